@@ -4,6 +4,7 @@
 
 nl_abort <- function(message, kind, ..., call = rlang::caller_env(),
                      .envir = parent.frame()) {
+  if (!is.null(.nl_ctx$call)) call <- .nl_ctx$call
   cli::cli_abort(
     message,
     class = c(paste0("normlayers_error_", kind), "normlayers_error"),
@@ -11,6 +12,18 @@ nl_abort <- function(message, kind, ..., call = rlang::caller_env(),
     call = call,
     .envir = .envir
   )
+}
+
+# The user-facing call that errors are reported against: set by exported
+# entry points so that deep validation reports `layer_batch_normalization()`
+# rather than an internal helper.
+.nl_ctx <- new.env(parent = emptyenv())
+
+nl_with_call <- function(call, expr) {
+  if (!is.null(.nl_ctx$call)) return(expr)
+  .nl_ctx$call <- call
+  on.exit(.nl_ctx$call <- NULL, add = TRUE)
+  expr
 }
 
 nl_warn <- function(message, kind, ..., .envir = parent.frame()) {

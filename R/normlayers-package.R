@@ -8,6 +8,7 @@
 #' @useDynLib normlayers, .registration = TRUE
 #' @importFrom Rcpp sourceCpp
 #' @importFrom magrittr %>%
+#' @importFrom rlang %||%
 "_PACKAGE"
 
 #' Pipe operator

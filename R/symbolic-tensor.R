@@ -1,0 +1,105 @@
+# Symbolic tensors: placeholders with a shape (batch size NA) that record which
+# layer produced them, so that keras_model() can trace a graph.
+
+.nl_tensor_counter <- new.env(parent = emptyenv())
+
+nl_new_symbolic <- function(shape, layer = NULL, inputs = list(), name = NULL) {
+  id <- (if (is.null(.nl_tensor_counter$n)) 0L else .nl_tensor_counter$n) + 1L
+  .nl_tensor_counter$n <- id
+  if (is.null(name)) name <- nl_unique_name("keras_tensor")
+  structure(list(shape = as.integer(shape), name = name, id = id, layer = layer,
+                 inputs = inputs),
+            class = "nl_symbolic_tensor")
+}
+
+#' Create a symbolic input
+#'
+#' `keras_input()` (alias `layer_input()`) creates a symbolic tensor that stands
+#' for a batch of inputs of a given shape. Calling layers on it gives symbolic
+#' outputs, and [keras_model()] turns inputs and outputs into a model.
+#'
+#' @param shape The shape of one sample, without the batch dimension: a vector
+#'   of positive whole numbers (`NA` for an unknown size).
+#' @param batch_size Optional fixed batch size.
+#' @param dtype Accepted for compatibility; normlayers computes in double.
+#' @param sparse,ragged,tensor,optional Accepted for compatibility with keras3
+#'   (only the defaults are supported).
+#' @param batch_shape A full shape including the batch dimension, used instead
+#'   of `shape` and `batch_size`.
+#' @param name Optional name of the input.
+#' @returns A symbolic tensor (class `nl_symbolic_tensor`).
+#' @export
+#' @family models
+#' @examples
+#' inputs <- keras_input(shape = 3)
+#' inputs
+#' outputs <- inputs |> layer_layer_normalization()
+#' outputs
+keras_input <- function(shape = NULL, batch_size = NULL, dtype = NULL, sparse = NULL,
+                        batch_shape = NULL, name = NULL, tensor = NULL,
+                        optional = FALSE, ragged = NULL) {
+  if (!is.null(batch_shape)) {
+    full <- nl_check_shape(batch_shape, "batch_shape")
+  } else {
+    if (is.null(shape)) {
+      nl_abort(c("{.arg shape} must be given.",
+                 i = "Give the shape of one sample, e.g. {.code shape = 3}."), "shape")
+    }
+    shape <- nl_check_shape(shape, "shape")
+    bs <- if (is.null(batch_size)) NA_integer_ else nl_check_shape(batch_size, "batch_size")
+    full <- c(bs, shape)
+  }
+  if (!is.null(sparse) && isTRUE(sparse) || !is.null(ragged) && isTRUE(ragged) ||
+      !is.null(tensor) || isTRUE(optional)) {
+    nl_abort("Sparse, ragged, optional and tensor-backed inputs are not supported.", "value")
+  }
+  nl_new_symbolic(full, name = name %||% nl_unique_name("input_layer"))
+}
+
+#' @rdname keras_input
+#' @export
+layer_input <- keras_input
+
+nl_check_shape <- function(shape, arg, call = rlang::caller_env()) {
+  if (is.list(shape)) shape <- vapply(shape, function(s) if (is.null(s)) NA_real_ else as.double(s), 1)
+  if (!(is.numeric(shape) || all(is.na(shape))) || length(shape) == 0 ||
+      any(!is.na(shape) & (shape < 1 | shape != trunc(shape)))) {
+    nl_abort(c("{.arg {arg}} must be a vector of positive whole numbers (or {.code NA}).",
+               x = "You supplied {nl_describe(shape)}."), "shape", call = call)
+  }
+  as.integer(shape)
+}
+
+#' @export
+print.nl_symbolic_tensor <- function(x, ...) {
+  cat(sprintf("<KerasTensor shape=%s, dtype=float64, name=%s>\n",
+              nl_format_shape(x$shape), x$name))
+  invisible(x)
+}
+
+#' @export
+dim.nl_symbolic_tensor <- function(x) x$shape
+
+# A layer called on a symbolic tensor: infer the output shape, build the layer
+# if it is not built yet, and record the node.
+nl_symbolic_call <- function(layer, object, call = rlang::caller_env()) {
+  inputs <- if (inherits(object, "nl_symbolic_tensor")) list(object) else object
+  if (!inherits(layer, "nl_model") && length(inputs) != 1) {
+    nl_abort("Layer {.val {layer$name}} takes one input, not {length(inputs)}.", "shape", call = call)
+  }
+  shapes <- lapply(inputs, `[[`, "shape")
+  out_shape <- nl_with_rollback(nl_all_layers(layer), {
+    st <- nl_state(layer)
+    if (inherits(layer, "nl_model")) {
+      nl_model_symbolic_shape(layer, shapes, call = call)
+    } else {
+      if (!st$built) {
+        nl_layer_prepare(layer, shapes[[1]], call = call)
+      } else {
+        nl_check_input_spec(layer, shapes[[1]], call = call)
+      }
+      nl_layer_output_shape(layer, shapes[[1]])
+    }
+  })
+  nl_new_symbolic(out_shape, layer = layer, inputs = inputs)
+}

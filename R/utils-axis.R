@@ -1,0 +1,60 @@
+# Axis handling: keras3's rule. A positive axis is 1-based, a negative one counts
+# from the end (-1 is the last), 0 is an error, a vector names several axes.
+
+# Checks the form of an axis argument before any shape is known.
+nl_check_axis_arg <- function(axis, arg = rlang::caller_arg(axis),
+                              allow_null = FALSE, single = FALSE,
+                              call = rlang::caller_env()) {
+  if (is.null(axis)) {
+    if (allow_null) return(NULL)
+    nl_abort(c("{.arg {arg}} must be a whole number, not {.code NULL}.",
+               i = "Use {.code -1} for the last axis."), "axis", call = call)
+  }
+  if (!is.numeric(axis) || length(axis) == 0 || anyNA(axis) ||
+      any(axis != trunc(axis)) || any(!is.finite(axis))) {
+    nl_abort(c("{.arg {arg}} must be {if (single) 'a whole number' else 'whole numbers'}.",
+               x = "You supplied {nl_describe(axis)}.",
+               i = "Axes are 1-based; use {.code -1} for the last axis."),
+             "axis", call = call)
+  }
+  if (single && length(axis) != 1) {
+    nl_abort(c("{.arg {arg}} must be a single axis.",
+               x = "You supplied {length(axis)} axes: {.val {axis}}."),
+             "axis", call = call)
+  }
+  if (any(axis == 0)) {
+    nl_abort(c("{.arg {arg}} is 1-based and cannot be 0.",
+               i = "Use {.code 1} for the first (batch) axis or {.code -1} for the last axis."),
+             "axis", call = call)
+  }
+  as.integer(axis)
+}
+
+# Resolves axes against a rank: returns sorted positive 1-based axes.
+nl_resolve_axes <- function(axis, rank, arg = "axis", sort = TRUE,
+                            call = rlang::caller_env()) {
+  axis <- as.integer(axis)
+  bad <- axis > rank | axis < -rank
+  if (any(bad)) {
+    nl_abort(c("{.arg {arg}} is out of range for an input of rank {rank}.",
+               x = "You supplied {.arg {arg}} = {.val {axis[bad]}}.",
+               i = "Use an axis between 1 and {rank}, or between -{rank} and -1."),
+             "axis", call = call)
+  }
+  pos <- ifelse(axis < 0L, rank + axis + 1L, axis)
+  if (anyDuplicated(pos)) {
+    nl_abort(c("{.arg {arg}} names the same axis twice.",
+               x = "You supplied {.arg {arg}} = {.val {axis}}, which refers to axes {.val {pos}}.",
+               i = "Give each axis once."),
+             "axis", call = call)
+  }
+  if (sort) sort(pos) else pos
+}
+
+# Formats a shape the way Keras prints it: (None, 3).
+nl_format_shape <- function(shape) {
+  if (is.null(shape)) return("?")
+  s <- ifelse(is.na(shape), "None", as.character(shape))
+  if (length(s) == 1) return(paste0("(", s, ",)"))
+  paste0("(", paste(s, collapse = ", "), ")")
+}
