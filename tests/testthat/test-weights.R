@@ -1,0 +1,37 @@
+test_that("get_weights() filters by trainable and set_weights() checks shapes", {
+  model <- keras_model_sequential(input_shape = 3) |>
+    layer_layer_normalization(name = "a") |>
+    layer_layer_normalization(name = "b", trainable = FALSE)
+  expect_length(get_weights(model), 4)
+  expect_length(get_weights(model, trainable = TRUE), 2)
+  expect_length(get_weights(model, trainable = FALSE), 2)
+  expect_error(get_weights(model, trainable = "x"), class = "normlayers_error_value")
+  new <- list(c(1, 2, 3), c(4, 5, 6), c(7, 8, 9), 1:3)
+  expect_invisible(set_weights(model, new))
+  expect_equal(get_weights(model), lapply(new, as.double))
+  before <- get_weights(model)
+  expect_error(set_weights(model, list(1, 2)), class = "normlayers_error_weights")
+  expect_error(set_weights(model, list(1:3, 1:3, 1:3, 1:4)), class = "normlayers_error_weights")
+  expect_error(set_weights(model, list(1:3, 1:3, 1:3, letters[1:3])), class = "normlayers_error_weights")
+  expect_error(set_weights(model, "x"), class = "normlayers_error_weights")
+  expect_identical(get_weights(model), before)
+  expect_error(get_weights(1), class = "normlayers_error_type")
+})
+
+test_that("count_params() needs a built layer", {
+  l <- layer_layer_normalization()
+  expect_error(count_params(l), class = "normlayers_error_not_built")
+  l(matrix(1:10, 2))
+  expect_identical(count_params(l), 10L)
+})
+
+test_that("array weights keep their shape", {
+  l <- layer_layer_normalization(axis = c(2, 3))
+  l(array(rnorm(24), c(2, 3, 4)))
+  w <- get_weights(l)
+  expect_equal(dim(w[[1]]), c(3L, 4L))
+  w[[1]] <- w[[1]] * 2
+  set_weights(l, w)
+  expect_equal(l$gamma, array(2, c(3, 4)))
+  expect_error(set_weights(l, list(rep(1, 12), w[[2]])), class = "normlayers_error_weights")
+})
