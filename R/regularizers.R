@@ -10,8 +10,10 @@
 #' both. As strings, `"l1"`, `"l2"` and `"l1_l2"` use factors of 0.01, while
 #' `"l1l2"` (the Keras name) uses factors of 0.
 #'
-#' @param l1 L1 regularization factor (a non-negative number).
-#' @param l2 L2 regularization factor (a non-negative number).
+#' @param l1 L1 regularization factor (a non-negative number). `NULL` means
+#'   the default.
+#' @param l2 L2 regularization factor (a non-negative number). `NULL` means
+#'   the default.
 #' @returns A regularizer object (class `nl_regularizer`) to pass to a
 #'   `*_regularizer` argument of a layer.
 #' @family regularizers
@@ -21,22 +23,22 @@
 #' regularizer_l2()
 #' regularizer_l1_l2(l1 = 0.01, l2 = 0.01)
 regularizer_l1 <- function(l1 = 0.01) {
-  l1 <- nl_check_factor(l1)
+  l1 <- nl_check_factor(l1, default = 0.01)
   nl_family_object("regularizer", "L1", list(l1 = l1))
 }
 
 #' @rdname regularizer_l1
 #' @export
 regularizer_l2 <- function(l2 = 0.01) {
-  l2 <- nl_check_factor(l2)
+  l2 <- nl_check_factor(l2, default = 0.01)
   nl_family_object("regularizer", "L2", list(l2 = l2))
 }
 
 #' @rdname regularizer_l1
 #' @export
 regularizer_l1_l2 <- function(l1 = 0, l2 = 0) {
-  l1 <- nl_check_factor(l1)
-  l2 <- nl_check_factor(l2)
+  l1 <- nl_check_factor(l1, default = 0)
+  l2 <- nl_check_factor(l2, default = 0)
   nl_family_object("regularizer", "L1L2", list(l1 = l1, l2 = l2))
 }
 
@@ -63,8 +65,12 @@ regularizer_orthogonal <- function(factor = 0.01, mode = "rows") {
                    list(factor = factor, mode = mode))
 }
 
-nl_check_factor <- function(x, arg = rlang::caller_arg(x),
+# `NULL` means `default`, as in Keras.
+nl_check_factor <- function(x, arg = rlang::caller_arg(x), default = NULL,
                             call = rlang::caller_env()) {
+  if (is.null(x) && !is.null(default)) {
+    return(default)
+  }
   nl_check_number(x, arg = arg, min = 0, call = call,
                   what = "a finite, non-negative number")
 }

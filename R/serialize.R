@@ -84,7 +84,8 @@ nl_deserialize <- function(cfg, call = rlang::caller_env()) {
   unknown <- setdiff(names(config), names(formals(entry$fun)))
   if (length(unknown) > 0) {
     nl_abort(
-      c("Unknown key{?s} {.field {unknown}} in a {cfg$class_name} config."),
+      c("Unknown config key{?s} {.field {unknown}}.",
+        i = "Allowed keys for {.val {cfg$class_name}}: {.field {names(formals(entry$fun))}}."),
       kind = "config", call = call
     )
   }
