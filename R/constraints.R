@@ -108,11 +108,14 @@ nl_constraint_registry <- function() {
 
 nl_get_constraint <- function(x, arg = rlang::caller_arg(x),
                               call = rlang::caller_env()) {
-  nl_resolve(x, "constraint", arg, call, null_ok = TRUE,
-             wrap = function(fn) nl_wrap_function(fn, "constraint"))
+  nl_resolve(x, "constraint", arg, call, null_ok = TRUE)
 }
 
+# A NULL constraint leaves the weight unchanged.
 nl_constraint_apply <- function(con, w, call = rlang::caller_env()) {
+  if (is.null(con)) {
+    return(w)
+  }
   cfg <- con$config
   values <- switch(con$class_name,
     NonNeg = ifelse(!is.na(w) & w < 0, 0, w),

@@ -42,9 +42,9 @@ nl_registry_strings <- function(registry) {
   out
 }
 
-# Resolve a user argument into a family object.
-# `wrap` turns a plain R function into an object of the family.
-nl_resolve <- function(x, family, arg, call, wrap, null_ok = FALSE) {
+# Resolve a user argument into a family object. Also accepts a serialized
+# object of the family (see nl_serialize()).
+nl_resolve <- function(x, family, arg, call, null_ok = FALSE) {
   if (is.null(x) && null_ok) {
     return(NULL)
   }
@@ -61,13 +61,17 @@ nl_resolve <- function(x, family, arg, call, wrap, null_ok = FALSE) {
     }
     return(do.call(registry[[hit$class_name]]$fun, hit$args))
   }
+  if (is.list(x) && rlang::is_string(x$class_name) &&
+      identical(x$module, nl_family_modules[[family]])) {
+    return(nl_deserialize(x, call = call))
+  }
   if (is.function(x)) {
     for (entry in registry) {
       if (identical(x, entry$fun)) {
         return(x())
       }
     }
-    return(wrap(x))
+    return(nl_wrap_function(x, family, arg, call))
   }
   allowed <- if (null_ok) "`NULL`, a string, " else "a string, "
   article <- if (family == "initializer") "an" else "a"
@@ -105,8 +109,22 @@ nl_abort_unknown_name <- function(x, family, arg, valid, call, first_names) {
   )
 }
 
-# Wrap a plain R function into a family object of class "RFunction".
-nl_wrap_function <- function(fn, family) {
+# Wrap a plain R function, which must take at least one argument, into a
+# family object of class "RFunction".
+nl_wrap_function <- function(fn, family, arg = "fn",
+                             call = rlang::caller_env()) {
+  if (!is.primitive(fn) && length(nl_formal_names(fn)) == 0) {
+    what <- switch(family,
+      initializer = "the weight's shape",
+      regularizer = "the weight, returning its penalty",
+      constraint = "the weight, returning the constrained weight"
+    )
+    nl_abort(
+      c("{.arg {arg}} must be a function of {what}.",
+        x = "The function you supplied takes no arguments."),
+      kind = family, call = call
+    )
+  }
   nl_family_object(family, "RFunction", list(fn = fn))
 }
 
@@ -174,6 +192,7 @@ nl_check_seed <- function(seed, arg = rlang::caller_arg(seed),
 nl_format_config_value <- function(v) {
   if (is.null(v)) return("NULL")
   if (is.function(v)) return("<function>")
+  if (length(v) > 6) return(sprintf("<%d values>", length(v)))
   if (is.character(v)) v <- paste0("\"", v, "\"")
   v <- format(v, trim = TRUE)
   if (length(v) == 1) v else paste0("c(", paste(v, collapse = ", "), ")")

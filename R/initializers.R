@@ -195,6 +195,7 @@ initializer_variance_scaling <- function(scale = 1, mode = "fan_in",
 #' @export
 #' @examples
 #' initializer_glorot_uniform(seed = 1)
+#' initializer_glorot_normal()
 initializer_glorot_uniform <- function(seed = NULL) {
   nl_preset_initializer("GlorotUniform", seed)
 }
@@ -218,6 +219,7 @@ initializer_glorot_normal <- function(seed = NULL) {
 #' @export
 #' @examples
 #' initializer_he_normal(seed = 1)
+#' initializer_he_uniform()
 initializer_he_normal <- function(seed = NULL) {
   nl_preset_initializer("HeNormal", seed)
 }
@@ -241,6 +243,7 @@ initializer_he_uniform <- function(seed = NULL) {
 #' @export
 #' @examples
 #' initializer_lecun_normal(seed = 1)
+#' initializer_lecun_uniform()
 initializer_lecun_normal <- function(seed = NULL) {
   nl_preset_initializer("LecunNormal", seed)
 }
@@ -344,16 +347,7 @@ nl_initializer_registry <- function() {
 
 nl_get_initializer <- function(x, arg = rlang::caller_arg(x),
                                call = rlang::caller_env()) {
-  nl_resolve(x, "initializer", arg, call, wrap = function(fn) {
-    if (length(nl_formal_names(fn)) == 0 && !is.primitive(fn)) {
-      nl_abort(
-        c("{.arg {arg}} must be a function of the weight's shape.",
-          x = "The function you supplied takes no arguments."),
-        kind = "initializer", call = call
-      )
-    }
-    nl_wrap_function(fn, "initializer")
-  })
+  nl_resolve(x, "initializer", arg, call)
 }
 
 nl_initialize <- function(init, shape, call = rlang::caller_env()) {
@@ -365,7 +359,9 @@ nl_initialize <- function(init, shape, call = rlang::caller_env()) {
     Zeros = rep(0, n),
     Ones = rep(1, n),
     Constant = nl_constant_values(cfg$value, shape, call),
-    RandomNormal = nl_with_seed(cfg$seed, stats::rnorm(n, cfg$mean, cfg$stddev)),
+    RandomNormal = nl_with_seed(
+      cfg$seed, stats::rnorm(n, cfg$mean, cfg$stddev)
+    ),
     RandomUniform = nl_with_seed(
       cfg$seed, stats::runif(n, cfg$minval, cfg$maxval)
     ),
@@ -397,6 +393,8 @@ nl_check_shape <- function(shape, call) {
   }
   as.double(shape)
 }
+
+nl_format_shape <- function(shape) paste(shape, collapse = ", ")
 
 # Evaluate `expr` after set.seed(seed), then restore the global RNG state
 # (or its absence). With `seed = NULL` just evaluate `expr`.
@@ -469,7 +467,8 @@ nl_constant_values <- function(value, shape, call) {
   n <- prod(shape)
   if (length(value) != 1 && length(value) != n) {
     nl_abort(
-      c("A constant initializer's {.arg value} must have 1 or {n} element{?s} for shape ({paste(shape, collapse = ', ')}).",
+      c("A constant initializer's {.arg value} must have 1 or {n} element{?s}
+         for shape ({nl_format_shape(shape)}).",
         x = "It has {length(value)}."),
       kind = "initializer", call = call
     )
@@ -481,7 +480,7 @@ nl_identity_values <- function(gain, shape, call) {
   if (length(shape) != 2) {
     nl_abort(
       c("The identity initializer needs a 2-D weight.",
-        x = "The weight has shape ({paste(shape, collapse = ', ')})."),
+        x = "The weight has shape ({nl_format_shape(shape)})."),
       kind = "initializer", call = call
     )
   }
@@ -493,7 +492,7 @@ nl_orthogonal_values <- function(cfg, shape, call) {
   if (r < 2) {
     nl_abort(
       c("The orthogonal initializer needs a weight with at least 2 dimensions.",
-        x = "The weight has shape ({paste(shape, collapse = ', ')})."),
+        x = "The weight has shape ({nl_format_shape(shape)})."),
       kind = "initializer", call = call
     )
   }
@@ -525,7 +524,8 @@ nl_function_values <- function(fn, shape, call) {
   n <- prod(shape)
   if (!is.numeric(values) || length(values) != n) {
     nl_abort(
-      c("An initializer function must return {n} number{?s} for shape ({paste(shape, collapse = ', ')}).",
+      c("An initializer function must return {n} number{?s} for shape
+         ({nl_format_shape(shape)}).",
         x = "It returned {nl_describe(values)}."),
       kind = "initializer", call = call
     )

@@ -94,16 +94,19 @@ nl_regularizer_registry <- function() {
 
 nl_get_regularizer <- function(x, arg = rlang::caller_arg(x),
                                call = rlang::caller_env()) {
-  nl_resolve(x, "regularizer", arg, call, null_ok = TRUE,
-             wrap = function(fn) nl_wrap_function(fn, "regularizer"))
+  nl_resolve(x, "regularizer", arg, call, null_ok = TRUE)
 }
 
+# A NULL regularizer has penalty 0 and gradient 0.
 nl_regularizer_penalty <- function(reg, w, call = rlang::caller_env()) {
+  if (is.null(reg)) {
+    return(0)
+  }
   cfg <- reg$config
   switch(reg$class_name,
-    L1 = cfg$l1 * sum(abs(w)),
-    L2 = cfg$l2 * sum(w^2),
-    L1L2 = cfg$l1 * sum(abs(w)) + cfg$l2 * sum(w^2),
+    L1 = nl_l1l2_penalty(cfg$l1, 0, w),
+    L2 = nl_l1l2_penalty(0, cfg$l2, w),
+    L1L2 = nl_l1l2_penalty(cfg$l1, cfg$l2, w),
     OrthogonalRegularizer = nl_orthogonal_penalty(cfg, w, call)$penalty,
     RFunction = nl_function_penalty(cfg$fn, w, call)
   )
@@ -111,17 +114,28 @@ nl_regularizer_penalty <- function(reg, w, call = rlang::caller_env()) {
 
 nl_regularizer_gradient <- function(reg, w, call = rlang::caller_env()) {
   cfg <- reg$config
-  grad <- switch(reg$class_name,
-    L1 = cfg$l1 * sign(w),
-    L2 = 2 * cfg$l2 * w,
-    L1L2 = cfg$l1 * sign(w) + 2 * cfg$l2 * w,
+  grad <- if (is.null(reg)) 0 else switch(reg$class_name,
+    L1 = nl_l1l2_gradient(cfg$l1, 0, w),
+    L2 = nl_l1l2_gradient(0, cfg$l2, w),
+    L1L2 = nl_l1l2_gradient(cfg$l1, cfg$l2, w),
     OrthogonalRegularizer = nl_orthogonal_penalty(cfg, w, call)$gradient,
-    RFunction = nl_numeric_gradient(function(v) nl_function_penalty(cfg$fn, v, call), w)
+    RFunction = nl_numeric_gradient(
+      function(v) nl_function_penalty(cfg$fn, v, call), w
+    )
   )
   out <- w
   out[] <- as.double(grad)
-  storage.mode(out) <- "double"
   out
+}
+
+# Terms with a zero factor are skipped (as in Keras), so they add nothing
+# even for infinite weights. The L1 gradient uses sign(w), 0 at 0.
+nl_l1l2_penalty <- function(l1, l2, w) {
+  (if (l1 > 0) l1 * sum(abs(w)) else 0) + (if (l2 > 0) l2 * sum(w^2) else 0)
+}
+
+nl_l1l2_gradient <- function(l1, l2, w) {
+  (if (l1 > 0) l1 * sign(w) else 0) + (if (l2 > 0) 2 * l2 * w else 0)
 }
 
 nl_function_penalty <- function(fn, w, call) {

@@ -45,7 +45,8 @@ nl_deserialize <- function(cfg, call = rlang::caller_env()) {
   }
   if (is.na(family) || !rlang::is_string(cfg$class_name)) {
     nl_abort(
-      c("{.arg cfg} must be a serialized initializer, regularizer or constraint.",
+      c("{.arg cfg} must be a serialized initializer, regularizer or
+         constraint.",
         x = "You supplied {nl_describe(cfg)}.",
         i = "It needs a known {.field module} and a {.field class_name}."),
       kind = "config", call = call
@@ -55,10 +56,13 @@ nl_deserialize <- function(cfg, call = rlang::caller_env()) {
   if (is.null(config)) config <- list()
   if (identical(cfg$class_name, "RFunction")) {
     if (!is.function(config$fn)) {
-      nl_abort("A serialized R-function {family} needs a function in {.field config$fn}.",
-               kind = "config", call = call)
+      nl_abort(
+        "A serialized R-function {family} needs a function in
+         {.field config$fn}.",
+        kind = "config", call = call
+      )
     }
-    return(nl_wrap_function(config$fn, family))
+    return(nl_wrap_function(config$fn, family, "config$fn", call))
   }
   entry <- nl_registry(family)[[cfg$class_name, exact = TRUE]]
   if (is.null(entry)) {
@@ -72,8 +76,10 @@ nl_deserialize <- function(cfg, call = rlang::caller_env()) {
   for (key in c("input_axes", "output_axes")) {
     if (key %in% names(config)) {
       if (!is.null(config[[key]])) {
-        nl_abort("{.field {key}} is not supported in a {cfg$class_name} config.",
-                 kind = "config", call = call)
+        nl_abort(
+          "{.field {key}} is not supported in a {cfg$class_name} config.",
+          kind = "config", call = call
+        )
       }
       config[[key]] <- NULL
     }
@@ -85,7 +91,8 @@ nl_deserialize <- function(cfg, call = rlang::caller_env()) {
   if (length(unknown) > 0) {
     nl_abort(
       c("Unknown config key{?s} {.field {unknown}}.",
-        i = "Allowed keys for {.val {cfg$class_name}}: {.field {names(formals(entry$fun))}}."),
+        i = "Allowed keys for {.val {cfg$class_name}}:
+             {.field {names(formals(entry$fun))}}."),
       kind = "config", call = call
     )
   }

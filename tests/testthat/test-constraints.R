@@ -141,3 +141,11 @@ test_that("R functions are wrapped and their results checked", {
   expect_error(nl_constraint_apply(nl_get_constraint(function(w) "x"), 1),
                class = "normlayers_error_constraint")
 })
+
+test_that("a NULL constraint leaves the weight unchanged", {
+  expect_identical(nl_constraint_apply(NULL, W), W)
+})
+
+test_that("functions without arguments are rejected", {
+  expect_error(nl_get_constraint(function() 1), class = "normlayers_error_constraint")
+})

@@ -44,6 +44,10 @@ test_that("print() shows the class and config", {
                 "<initializer RandomNormal mean=0 stddev=0.1 seed=2>",
                 fixed = TRUE)
   expect_output(print(initializer_zeros()), "<initializer Zeros>", fixed = TRUE)
+  expect_output(print(initializer_constant(1:100)),
+                "<initializer Constant value=<100 values>>", fixed = TRUE)
+  expect_output(print(nl_get_initializer(function(shape) 0)),
+                "<initializer RFunction>", fixed = TRUE)
 })
 
 test_that("variance_scaling validates and normalizes its arguments", {

@@ -52,6 +52,12 @@ test_that("penalties match spec 14.7", {
   expect_equal(nl_regularizer_penalty(regularizer_l1_l2(0.01, 0.01), w),
                0.2075)
   expect_identical(nl_regularizer_penalty(regularizer_l1_l2(), w), 0)
+  # zero factors are skipped, as in Keras
+  expect_identical(nl_regularizer_penalty(regularizer_l1_l2(l2 = 0.1), c(Inf, 1)),
+                   Inf)
+  expect_identical(nl_regularizer_penalty(regularizer_l1_l2(), c(Inf, 1)), 0)
+  expect_identical(nl_regularizer_gradient(regularizer_l1_l2(), c(Inf, 1)),
+                   c(0, 0))
 })
 
 test_that("every string name resolves, with the right factors", {
@@ -180,4 +186,13 @@ test_that("R functions are wrapped; gradients by finite differences", {
     nl_regularizer_penalty(nl_get_regularizer(function(v) "big"), x),
     class = "normlayers_error_regularizer"
   )
+})
+
+test_that("a NULL regularizer has zero penalty and gradient", {
+  expect_identical(nl_regularizer_penalty(NULL, w), 0)
+  expect_identical(nl_regularizer_gradient(NULL, w), array(0, dim(w)))
+})
+
+test_that("functions without arguments are rejected", {
+  expect_error(nl_get_regularizer(function() 1), class = "normlayers_error_regularizer")
 })

@@ -102,3 +102,14 @@ test_that("bad serialized input gives config errors", {
                                    class_name = "L2", config = list(l2 = -1))),
                class = "normlayers_error_value")
 })
+
+test_that("the resolvers accept serialized objects of their own family", {
+  s <- nl_serialize(initializer_he_uniform(seed = 2))
+  expect_identical(nl_get_initializer(s), initializer_he_uniform(seed = 2))
+  r <- nl_serialize(regularizer_l1_l2(0.1, 0.2))
+  expect_identical(nl_get_regularizer(r), regularizer_l1_l2(0.1, 0.2))
+  k <- nl_serialize(constraint_maxnorm(3, axis = 2))
+  expect_identical(nl_get_constraint(k), constraint_maxnorm(3, axis = 2))
+  # ... but not those of another family
+  expect_error(nl_get_constraint(r), class = "normlayers_error_constraint")
+})
