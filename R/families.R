@@ -138,10 +138,16 @@ nl_formal_names <- function(fn) {
 
 nl_check_number <- function(x, arg = rlang::caller_arg(x), min = -Inf,
                             max = Inf, call = rlang::caller_env(),
-                            what = "a finite number") {
+                            what = NULL) {
   ok <- is.numeric(x) && length(x) == 1 && !is.na(x) && is.finite(x) &&
     x >= min && x <= max
   if (!ok) {
+    if (is.null(what)) {
+      what <- if (is.finite(min) && is.finite(max)) sprintf("a number between %s and %s", min, max)
+              else if (is.finite(min)) sprintf("a finite number of at least %s", min)
+              else if (is.finite(max)) sprintf("a finite number of at most %s", max)
+              else "a finite number"
+    }
     nl_abort(
       c("{.arg {arg}} must be {what}.", x = "You supplied {nl_describe(x)}."),
       kind = "value",

@@ -351,7 +351,7 @@ nl_get_initializer <- function(x, arg = rlang::caller_arg(x),
 }
 
 nl_initialize <- function(init, shape, call = rlang::caller_env()) {
-  shape <- nl_check_shape(shape, call)
+  shape <- nl_check_init_shape(shape, call)
   n <- prod(shape)
   cfg <- init$config
   cls <- init$class_name
@@ -381,7 +381,7 @@ nl_initialize <- function(init, shape, call = rlang::caller_env()) {
   if (length(shape) <= 1) as.vector(values) else array(values, dim = shape)
 }
 
-nl_check_shape <- function(shape, call) {
+nl_check_init_shape <- function(shape, call) {
   ok <- is.numeric(shape) && !anyNA(shape) && all(is.finite(shape)) &&
     all(shape >= 0) && all(shape == round(shape))
   if (!ok) {
@@ -394,7 +394,7 @@ nl_check_shape <- function(shape, call) {
   as.double(shape)
 }
 
-nl_format_shape <- function(shape) paste(shape, collapse = ", ")
+nl_format_dims <- function(shape) paste(shape, collapse = ", ")
 
 # Evaluate `expr` after set.seed(seed), then restore the global RNG state
 # (or its absence). With `seed = NULL` just evaluate `expr`.
@@ -468,7 +468,7 @@ nl_constant_values <- function(value, shape, call) {
   if (length(value) != 1 && length(value) != n) {
     nl_abort(
       c("A constant initializer's {.arg value} must have 1 or {n} element{?s}
-         for shape ({nl_format_shape(shape)}).",
+         for shape ({nl_format_dims(shape)}).",
         x = "It has {length(value)}."),
       kind = "initializer", call = call
     )
@@ -480,7 +480,7 @@ nl_identity_values <- function(gain, shape, call) {
   if (length(shape) != 2) {
     nl_abort(
       c("The identity initializer needs a 2-D weight.",
-        x = "The weight has shape ({nl_format_shape(shape)})."),
+        x = "The weight has shape ({nl_format_dims(shape)})."),
       kind = "initializer", call = call
     )
   }
@@ -492,7 +492,7 @@ nl_orthogonal_values <- function(cfg, shape, call) {
   if (r < 2) {
     nl_abort(
       c("The orthogonal initializer needs a weight with at least 2 dimensions.",
-        x = "The weight has shape ({nl_format_shape(shape)})."),
+        x = "The weight has shape ({nl_format_dims(shape)})."),
       kind = "initializer", call = call
     )
   }
@@ -525,7 +525,7 @@ nl_function_values <- function(fn, shape, call) {
   if (!is.numeric(values) || length(values) != n) {
     nl_abort(
       c("An initializer function must return {n} number{?s} for shape
-         ({nl_format_shape(shape)}).",
+         ({nl_format_dims(shape)}).",
         x = "It returned {nl_describe(values)}."),
       kind = "initializer", call = call
     )

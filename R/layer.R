@@ -38,20 +38,6 @@ nl_check_flag <- function(x, arg, call = rlang::caller_env()) {
   x
 }
 
-nl_check_number <- function(x, arg, min = -Inf, max = Inf, call = rlang::caller_env()) {
-  if (!is.numeric(x) || length(x) != 1 || is.na(x) || !is.finite(x)) {
-    nl_abort(c("{.arg {arg}} must be a single finite number.",
-               x = "You supplied {nl_describe(x)}."), "value", call = call)
-  }
-  if (x < min || x > max) {
-    range <- if (is.finite(max)) sprintf("between %s and %s", min, max)
-             else sprintf("at least %s", min)
-    nl_abort(c("{.arg {arg}} must be {range}.", x = "You supplied {x}."),
-             "value", call = call)
-  }
-  as.double(x)
-}
-
 # Named `...` arguments that a layer does not know are refused.
 nl_check_dots <- function(dots, known = character(), call = rlang::caller_env()) {
   if (length(dots) == 0) return(invisible(dots))
