@@ -1,0 +1,4 @@
+library(testthat)
+library(normlayers)
+
+test_check("normlayers")
