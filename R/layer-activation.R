@@ -1,0 +1,146 @@
+# Activation functions (forward and backward) and the Activation layer.
+# The same table serves `layer_activation()` and the `activation =` argument
+# of `layer_dense()`.
+
+# Reshapes an array to a matrix whose columns are the last axis. Column-major
+# memory makes this free: row i holds position i of the leading axes.
+nl_as_last_axis_matrix <- function(x) {
+  d <- dim(x)
+  r <- length(d)
+  dim(x) <- c(prod(d[-r]), d[r])
+  x
+}
+
+nl_softmax_rows <- function(m) {
+  e <- exp(m - apply(m, 1, max))
+  e / rowSums(e)
+}
+
+# Each entry: forward(x) -> y; backward(x, y, dy) -> dx (x is the input).
+nl_activations <- list(
+  linear = list(
+    forward = function(x) x,
+    backward = function(x, y, dy) dy
+  ),
+  relu = list(
+    forward = function(x) { x[x < 0] <- 0; x },
+    backward = function(x, y, dy) dy * (x > 0)
+  ),
+  sigmoid = list(
+    forward = function(x) 1 / (1 + exp(-x)),
+    backward = function(x, y, dy) dy * y * (1 - y)
+  ),
+  tanh = list(
+    forward = function(x) tanh(x),
+    backward = function(x, y, dy) dy * (1 - y^2)
+  ),
+  softmax = list(
+    forward = function(x) {
+      d <- dim(x)
+      y <- nl_softmax_rows(nl_as_last_axis_matrix(x))
+      dim(y) <- d
+      y
+    },
+    backward = function(x, y, dy) {
+      d <- dim(y)
+      ym <- nl_as_last_axis_matrix(y)
+      gm <- nl_as_last_axis_matrix(dy)
+      dx <- ym * (gm - rowSums(gm * ym))
+      dim(dx) <- d
+      dx
+    }
+  )
+)
+
+# Resolves an `activation` argument: NULL means "linear".
+nl_check_activation <- function(activation, arg = "activation", call = rlang::caller_env()) {
+  if (is.null(activation)) return("linear")
+  known <- names(nl_activations)
+  if (!is.character(activation) || length(activation) != 1 || is.na(activation)) {
+    nl_abort(c("{.arg {arg}} must be the name of an activation function.",
+               x = "You supplied {nl_describe(activation)}.",
+               i = "Use one of {.val {known}}."), "value", call = call)
+  }
+  if (!activation %in% known) {
+    nl_abort(c("Unknown activation {.val {activation}}.",
+               i = "Use one of {.val {known}}."), "value", call = call)
+  }
+  activation
+}
+
+nl_activation_forward <- function(name, x) nl_activations[[name]]$forward(x)
+
+nl_activation_backward <- function(name, x, y, dy) nl_activations[[name]]$backward(x, y, dy)
+
+#' Apply an activation function to an output
+#'
+#' A layer without weights that applies an activation function element-wise
+#' (`"softmax"` over the last axis).
+#'
+#' @inheritParams layer_layer_normalization
+#' @param activation The activation function, by name: `"relu"`
+#'   (`max(x, 0)`), `"sigmoid"` (`1 / (1 + exp(-x))`), `"tanh"`, `"softmax"`
+#'   (over the last axis) or `"linear"` (the identity). `NULL` means
+#'   `"linear"`. The same names are accepted by the `activation` argument of
+#'   [layer_dense()].
+#' @param ... Named base-layer arguments: `name`, `trainable`, `dtype`
+#'   (accepted and ignored) and the legacy `input_shape` (see [layer_dense()]).
+#' @returns A layer, a model, a symbolic tensor or an array, depending on
+#'   `object` (see [layer_layer_normalization()]).
+#' @export
+#' @family core layers
+#' @examples
+#' x <- rbind(c(-1, 0, 2), c(3, -4, 5))
+#' layer_activation(x, "relu")
+#' layer_activation(x, "softmax")
+#'
+#' model <- keras_model_sequential(input_shape = 3) |>
+#'   layer_dense(2) |>
+#'   layer_activation("sigmoid")
+#' model
+layer_activation <- function(object, activation, ...) {
+  object <- if (missing(object)) NULL else object
+  dots <- list(...)
+  nl_check_dots(dots, c("name", "trainable", "dtype", "input_shape", "input_dim"))
+  if (missing(activation)) {
+    nl_abort(c("{.arg activation} is missing.",
+               i = "Give an activation name such as {.val relu}."), "missing")
+  }
+  config <- list(activation = nl_check_activation(activation))
+  input_shape <- nl_legacy_input_shape(dots)
+  layer <- nl_new_layer("activation", "Activation", config, name = dots$name,
+                        trainable = dots$trainable %||% TRUE)
+  nl_build_legacy_input_shape(layer, input_shape)
+  nl_compose(object, layer)
+}
+
+#' @export
+nl_layer_forward.nl_activation <- function(layer, x, training) {
+  act <- nl_state(layer)$config$activation
+  y <- nl_activation_forward(act, x)
+  list(output = y, cache = list(x = x, y = y))
+}
+
+#' @export
+nl_layer_backward.nl_activation <- function(layer, cache, dy) {
+  act <- nl_state(layer)$config$activation
+  list(dx = nl_activation_backward(act, cache$x, cache$y, dy), grads = list())
+}
+
+#' @export
+nl_layer_output_shape.nl_activation <- function(layer, input_shape) {
+  if (identical(nl_state(layer)$config$activation, "softmax") && length(input_shape) < 1) {
+    nl_abort("Softmax needs an input with at least one axis.", "shape")
+  }
+  input_shape
+}
+
+#' @export
+nl_layer_config.nl_activation <- function(layer) {
+  nl_state(layer)$config["activation"]
+}
+
+#' @export
+nl_layer_print_args.nl_activation <- function(layer) {
+  nl_state(layer)$config["activation"]
+}

@@ -1,0 +1,45 @@
+test_that("activations compute the Keras formulas", {
+  x <- rbind(c(-1, 0, 2), c(3, -4, 5))
+  expect_equal(layer_activation(x, "relu"), pmax(x, 0))
+  expect_equal(layer_activation(x, "sigmoid"), 1 / (1 + exp(-x)))
+  expect_equal(layer_activation(x, "tanh"), tanh(x))
+  expect_equal(layer_activation(x, "linear"), x)
+  expect_equal(layer_activation(x, NULL), x)
+  sm <- layer_activation(x, "softmax")
+  expect_equal(sm, exp(x) / rowSums(exp(x)))
+  expect_equal(rowSums(sm), c(1, 1))
+})
+
+test_that("softmax works over the last axis of higher-rank inputs and is stable", {
+  a <- array(rnorm(24), c(2, 3, 4))
+  y <- layer_activation(a, "softmax")
+  expect_equal(apply(y, c(1, 2), sum), matrix(1, 2, 3))
+  expect_equal(y[2, 3, ], exp(a[2, 3, ]) / sum(exp(a[2, 3, ])))
+  big <- matrix(c(1000, 1001, 1002), 1)
+  expect_false(anyNA(layer_activation(big, "softmax")))
+})
+
+test_that("activation backward passes match finite differences", {
+  set.seed(42)
+  for (act in c("relu", "sigmoid", "tanh", "softmax", "linear")) {
+    for (d in list(c(3, 4), c(2, 3, 5), c(4, 1, 2, 3))) {
+      layer <- layer_activation(activation = act)
+      expect_layer_gradients(layer, random_array(d))
+    }
+  }
+})
+
+test_that("the Activation layer has a config and prints", {
+  layer <- layer_activation(activation = "tanh", name = "act")
+  expect_equal(get_config(layer)$activation, "tanh")
+  expect_equal(layer$name, "act")
+  expect_s3_class(from_config(get_config(layer)), "nl_activation")
+  expect_output(print(layer), "Activation")
+})
+
+test_that("bad activations error with a class", {
+  expect_error(layer_activation(activation = "swishy"), class = "normlayers_error_value")
+  expect_error(layer_activation(activation = 3), class = "normlayers_error_value")
+  expect_error(layer_activation(), class = "normlayers_error_missing")
+  expect_error(layer_activation(activation = "relu", units = 3), class = "normlayers_error")
+})

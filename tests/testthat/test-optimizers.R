@@ -1,0 +1,73 @@
+step <- function(opt, w, g) nl_optimizer_apply(opt, list(w = w), list(w = g))$w
+
+test_that("SGD follows Keras's update rules", {
+  expect_equal(step(optimizer_sgd(0.1), 1, 0.5), 0.95)
+  opt <- optimizer_sgd(learning_rate = 0.1, momentum = 0.9)
+  w1 <- step(opt, 1, 0.5)           # m = -0.05
+  expect_equal(w1, 0.95)
+  expect_equal(step(opt, w1, 0.5), 0.95 - 0.095)  # m = 0.9 * -0.05 - 0.05
+  nes <- optimizer_sgd(learning_rate = 0.1, momentum = 0.9, nesterov = TRUE)
+  expect_equal(step(nes, 1, 0.5), 1 + (0.9 * -0.05 - 0.05))
+  expect_equal(nes$iterations, 1L)
+})
+
+test_that("Adam follows Keras's update rules", {
+  opt <- optimizer_adam(learning_rate = 0.01)
+  g1 <- 0.5
+  g2 <- -0.2
+  w1 <- step(opt, 1, g1)
+  m <- 0.1 * g1
+  v <- 0.001 * g1^2
+  alpha <- 0.01 * sqrt(1 - 0.999) / (1 - 0.9)
+  expect_equal(w1, 1 - alpha * m / (sqrt(v) + 1e-7))
+  w2 <- step(opt, w1, g2)
+  m <- m + (g2 - m) * 0.1
+  v <- v + (g2^2 - v) * 0.001
+  alpha <- 0.01 * sqrt(1 - 0.999^2) / (1 - 0.9^2)
+  expect_equal(w2, w1 - alpha * m / (sqrt(v) + 1e-7))
+
+  ams <- optimizer_adam(learning_rate = 0.01, amsgrad = TRUE)
+  a1 <- step(ams, 1, 1)
+  a2 <- step(ams, a1, 0)   # v shrinks, vhat keeps the maximum 0.001
+  m <- 0.1 * 0.9
+  alpha <- 0.01 * sqrt(1 - 0.999^2) / (1 - 0.9^2)
+  expect_equal(a2, a1 - alpha * m / (sqrt(0.001) + 1e-7))
+})
+
+test_that("RMSprop follows Keras's update rules", {
+  opt <- optimizer_rmsprop()
+  v <- 0.1 * 0.25
+  expect_equal(step(opt, 1, 0.5), 1 - 0.001 * 0.5 / sqrt(v + 1e-7))
+  cen <- optimizer_rmsprop(centered = TRUE, momentum = 0.5)
+  a <- 0.1 * 0.5
+  inc <- 0.001 * 0.5 / sqrt(v - a^2 + 1e-7)
+  w1 <- step(cen, 1, 0.5)
+  expect_equal(w1, 1 - inc)
+  v2 <- 0.9 * v + 0.1 * 0.25
+  a2 <- 0.9 * a + 0.1 * 0.5
+  inc2 <- 0.001 * 0.5 / sqrt(v2 - a2^2 + 1e-7)
+  expect_equal(step(cen, w1, 0.5), w1 - (0.5 * inc + inc2))
+})
+
+test_that("gradient clipping and weight decay follow the base optimizer", {
+  w <- c(1, 1)
+  g <- c(3, 4)
+  expect_equal(step(optimizer_sgd(1, clipnorm = 1), w, g), w - g / 5)
+  expect_equal(step(optimizer_sgd(1, clipvalue = 2), w, g), w - c(2, 2))
+  expect_equal(step(optimizer_sgd(0.1, weight_decay = 0.5), w, c(0, 0)), w - w * 0.5 * 0.1)
+  opt <- optimizer_sgd(1, global_clipnorm = 1)
+  out <- nl_optimizer_apply(opt, list(a = 0, b = 0), list(a = 3, b = 4))
+  expect_equal(unlist(out), c(a = -0.6, b = -0.8))
+})
+
+test_that("optimizers resolve from strings and reject bad input", {
+  expect_s3_class(nl_get_optimizer("adam"), "nl_optimizer_adam")
+  expect_s3_class(nl_get_optimizer("SGD"), "nl_optimizer_sgd")
+  expect_equal(nl_get_optimizer("rmsprop")$learning_rate, 0.001)
+  expect_error(nl_get_optimizer("adagrad"), class = "normlayers_error_optimizer")
+  expect_error(nl_get_optimizer(1), class = "normlayers_error_optimizer")
+  expect_error(optimizer_sgd(-1), class = "normlayers_error_value")
+  expect_error(optimizer_sgd(clipnorm = 1, clipvalue = 1), class = "normlayers_error_optimizer")
+  expect_error(optimizer_adam(betas = 1), class = "normlayers_error")
+  expect_output(print(optimizer_adam()), "Adam")
+})
