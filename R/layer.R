@@ -318,8 +318,14 @@ nl_layer_dollar.default <- function(layer, name) NULL
 #' @export
 names.nl_layer <- function(x) .DollarNames.nl_layer(x)
 
+# The non-model layers inside a layer or model (nested models expanded).
+nl_leaf_layers <- function(layer) {
+  if (!inherits(layer, "nl_model")) return(list(layer))
+  Filter(function(l) !inherits(l, "nl_model"), nl_model_flat_layers(layer))
+}
+
 nl_layer_weights <- function(layer, trainable = NA) {
-  layers <- if (inherits(layer, "nl_model")) nl_model_unique_layers(layer) else list(layer)
+  layers <- nl_leaf_layers(layer)
   out <- list()
   for (l in layers) {
     st <- nl_state(l)
@@ -335,7 +341,7 @@ nl_layer_weights <- function(layer, trainable = NA) {
 }
 
 nl_losses <- function(layer) {
-  layers <- if (inherits(layer, "nl_model")) nl_model_unique_layers(layer) else list(layer)
+  layers <- nl_leaf_layers(layer)
   out <- list()
   for (l in layers) {
     st <- nl_state(l)
