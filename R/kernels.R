@@ -1,0 +1,62 @@
+# Internal wrappers around the C++ kernels (src/glue-kernels.cpp).
+#
+# An array is described by "runs": consecutive axes with the same status
+# (kept or reduced) merged into one run whose size is the product of their
+# sizes. Kept-indexed vectors (statistics) are column-major over the kept axes,
+# reduced-indexed vectors column-major over the reduced axes. The wrappers do
+# no validation: callers pass double arrays and well-formed arguments.
+
+# Collapse `dim` and a set of reduced axes (1-based) into runs.
+# Size-1 axes carry no information and are dropped; the result has
+# `sizes` (double) and `reduced` (logical), alternating statuses.
+nl_runs <- function(dim, reduced_axes) {
+  dim <- as.double(dim)
+  red <- seq_along(dim) %in% reduced_axes
+  keep <- dim != 1
+  dim <- dim[keep]
+  red <- red[keep]
+  if (length(dim) == 0L) {
+    return(list(sizes = double(), reduced = logical()))
+  }
+  grp <- cumsum(c(TRUE, red[-1L] != red[-length(red)]))
+  list(
+    sizes = as.double(vapply(split(dim, grp), prod, numeric(1), USE.NAMES = FALSE)),
+    reduced = red[!duplicated(grp)]
+  )
+}
+
+# TRUE forces the general (odometer) path; used by the tests.
+nl_kernel_force_general <- function() {
+  isTRUE(getOption("normlayers.kernel_force_general", FALSE))
+}
+
+nl_kernel_moments <- function(x, runs, na_rm = FALSE) {
+  cpp_moments(x, runs$sizes, runs$reduced, isTRUE(na_rm), nl_threads(),
+              nl_kernel_force_general())
+}
+
+nl_kernel_apply <- function(x, runs, center, scale, gamma = NULL, beta = NULL,
+                            param_on = c("reduced", "kept")) {
+  param_on <- match.arg(param_on)
+  cpp_apply(x, runs$sizes, runs$reduced, center, scale, gamma, beta,
+            param_on == "kept", nl_threads(), nl_kernel_force_general())
+}
+
+nl_kernel_layer_norm <- function(x, runs, gamma, beta, epsilon) {
+  cpp_layer_norm(x, runs$sizes, runs$reduced, gamma, beta, epsilon,
+                 nl_threads(), nl_kernel_force_general())
+}
+
+nl_kernel_batch_norm_train <- function(x, runs, gamma, beta, epsilon) {
+  cpp_batch_norm_train(x, runs$sizes, runs$reduced, gamma, beta, epsilon,
+                       nl_threads(), nl_kernel_force_general())
+}
+
+nl_kernel_norm_backward <- function(x, dy, runs, mean, rstd, gamma,
+                                    param_on = c("reduced", "kept"),
+                                    batch_stats = TRUE) {
+  param_on <- match.arg(param_on)
+  cpp_norm_backward(x, dy, runs$sizes, runs$reduced, mean, rstd, gamma,
+                    param_on == "kept", isTRUE(batch_stats), nl_threads(),
+                    nl_kernel_force_general())
+}

@@ -1,0 +1,60 @@
+#' Number of threads used by the kernels
+#'
+#' The C++ kernels of normlayers can split large inputs over several
+#' threads with OpenMP. Inputs with fewer than about 100,000 elements always
+#' run on one thread. Results are bit-identical for any number of threads.
+#'
+#' The count is taken from, in order: the option `normlayers.threads` (set by
+#' `nl_set_threads()`), the environment variable `NORMLAYERS_THREADS`, and
+#' otherwise the number of processors OpenMP reports. It is always capped by
+#' the environment variable `OMP_THREAD_LIMIT` when that is set, and is 1
+#' when the package was built without OpenMP.
+#'
+#' @param n A positive whole number of threads, or `NULL` to go back to the
+#'   default.
+#' @return `nl_threads()` returns the number of threads the kernels will use.
+#'   `nl_set_threads()` returns the previous value of the option
+#'   `normlayers.threads` (possibly `NULL`), invisibly.
+#' @examples
+#' nl_threads()
+#' old <- nl_set_threads(1)
+#' nl_threads()
+#' nl_set_threads(old)
+#' @export
+nl_threads <- function() {
+  procs <- cpp_omp_procs()
+  if (procs < 1L) return(1L)
+  n <- nl_threads_value(getOption("normlayers.threads"))
+  if (is.na(n)) n <- nl_threads_value(Sys.getenv("NORMLAYERS_THREADS", ""))
+  if (is.na(n)) n <- procs
+  limit <- nl_threads_value(Sys.getenv("OMP_THREAD_LIMIT", ""))
+  if (!is.na(limit)) n <- min(n, limit)
+  as.integer(max(1L, n))
+}
+
+#' @rdname nl_threads
+#' @export
+nl_set_threads <- function(n = NULL) {
+  if (!is.null(n)) {
+    ok <- is.numeric(n) && length(n) == 1L && !is.na(n) && is.finite(n) &&
+      n >= 1 && n == round(n)
+    if (!ok) {
+      nl_abort(
+        c("{.arg n} must be a positive whole number or `NULL`.",
+          x = "You supplied {nl_describe(n)}."),
+        "value"
+      )
+    }
+    n <- as.integer(n)
+  }
+  old <- options(normlayers.threads = n)
+  invisible(old$normlayers.threads)
+}
+
+# A positive whole number from an option or environment variable, else NA.
+nl_threads_value <- function(x) {
+  if (is.null(x) || length(x) != 1L) return(NA_integer_)
+  v <- suppressWarnings(as.numeric(x))
+  if (is.na(v) || !is.finite(v) || v < 1 || v != round(v)) return(NA_integer_)
+  as.integer(min(v, .Machine$integer.max))
+}

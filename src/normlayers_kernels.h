@@ -1,0 +1,884 @@
+// normlayers: R-free normalization kernels on column-major double arrays.
+//
+// Every kernel takes a Plan (see normlayers_layout.h), raw pointers and a
+// requested thread count. Optional inputs are nullptr (gamma = 1, beta = 0,
+// center = 0). Statistics use double accumulation and a two-pass population
+// variance (sum of squared deviations from the mean, with the usual
+// first-order correction). The work is split into blocks whose boundaries
+// depend on the shape only; every statistic is accumulated by one thread in
+// a fixed order, so results are bit-identical for any thread count.
+#ifndef NORMLAYERS_KERNELS_H
+#define NORMLAYERS_KERNELS_H
+
+#include "normlayers_layout.h"
+#include <cmath>
+#include <limits>
+
+#ifdef _OPENMP
+#define NL_PRAGMA_(x) _Pragma(#x)
+#define NL_PARALLEL_FOR NL_PRAGMA_(omp parallel for num_threads(nthr) schedule(static))
+#else
+#define NL_PARALLEL_FOR
+#endif
+
+namespace normlayers {
+
+const idx_t MAX_BLOCK = 1024;  // upper bound of rows_block()
+
+inline double nan_value() { return std::numeric_limits<double>::quiet_NaN(); }
+
+// variance from a count, the sum of deviations and sum of squared deviations
+inline double finish_var(double cnt, double sd, double sdd) {
+  double v = (sdd - sd * sd / cnt) / cnt;
+  return v < 0 ? 0.0 : v;  // NaN stays NaN
+}
+
+// ---------------------------------------------------------------------------
+// contiguous helpers with a fixed 4-way accumulation pattern
+
+template <bool NA>
+inline void seg_sum(const double* x, idx_t n, double& s, double& c) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  if (!NA) {
+    idx_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      a0 += x[i];
+      a1 += x[i + 1];
+      a2 += x[i + 2];
+      a3 += x[i + 3];
+    }
+    for (; i < n; ++i) a0 += x[i];
+    s += (a0 + a1) + (a2 + a3);
+    c += static_cast<double>(n);
+  } else {
+    double cnt = 0;
+    for (idx_t i = 0; i < n; ++i) {
+      const double v = x[i];
+      const bool ok = !std::isnan(v);
+      a0 += ok ? v : 0.0;
+      cnt += ok ? 1.0 : 0.0;
+    }
+    s += a0;
+    c += cnt;
+  }
+}
+
+template <bool NA>
+inline void seg_dev(const double* x, idx_t n, double m, double& sd, double& sdd) {
+  if (!NA) {
+    double d0 = 0, d1 = 0, q0 = 0, q1 = 0;
+    idx_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const double e0 = x[i] - m, e1 = x[i + 1] - m;
+      d0 += e0;
+      d1 += e1;
+      q0 += e0 * e0;
+      q1 += e1 * e1;
+    }
+    for (; i < n; ++i) {
+      const double e = x[i] - m;
+      d0 += e;
+      q0 += e * e;
+    }
+    sd += d0 + d1;
+    sdd += q0 + q1;
+  } else {
+    double d0 = 0, q0 = 0;
+    for (idx_t i = 0; i < n; ++i) {
+      const double v = x[i];
+      const double e = std::isnan(v) ? 0.0 : v - m;
+      d0 += e;
+      q0 += e * e;
+    }
+    sd += d0;
+    sdd += q0;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics + optional normalized output ("normalize").
+//
+// Computes per kept position: mean, var (population), count. If y != nullptr
+// also writes y = (x - mean) * (rstd * gamma[p]) + beta[p] with
+// rstd = 1 / sqrt(var + eps) and p the kept index (param_kept) or the
+// reduced index. rstd_out / var_out / count_out may be nullptr.
+
+struct NormArgs {
+  const double* x;
+  bool na_rm;
+  double eps;
+  const double* gamma;
+  const double* beta;
+  bool param_kept;
+  double* y;
+  double* mean;
+  double* var;
+  double* rstd;
+  double* count;
+};
+
+// ---- PATH_ROWS ------------------------------------------------------------
+
+// Row statistics of a block: rows x cols at x0 (element (ii, j) at
+// x0[ii + stride * j]).
+template <bool NA>
+inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
+                             idx_t cols, double* S, double* C, double* M,
+                             double* V) {
+  for (idx_t ii = 0; ii < rows; ++ii) {
+    S[ii] = 0;
+    C[ii] = 0;
+  }
+  for (idx_t j = 0; j < cols; ++j) {
+    const double* col = x0 + stride * j;
+    if (!NA) {
+      for (idx_t ii = 0; ii < rows; ++ii) S[ii] += col[ii];
+    } else {
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        const double v = col[ii];
+        const bool ok = !std::isnan(v);
+        S[ii] += ok ? v : 0.0;
+        C[ii] += ok ? 1.0 : 0.0;
+      }
+    }
+  }
+  if (!NA) {
+    for (idx_t ii = 0; ii < rows; ++ii) C[ii] = static_cast<double>(cols);
+  }
+  for (idx_t ii = 0; ii < rows; ++ii) {
+    M[ii] = S[ii] / C[ii];
+    S[ii] = 0;  // reused: sum of deviations
+    V[ii] = 0;  // sum of squared deviations
+  }
+  for (idx_t j = 0; j < cols; ++j) {
+    const double* col = x0 + stride * j;
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      const double v = col[ii];
+      const double e = (NA && std::isnan(v)) ? 0.0 : v - M[ii];
+      S[ii] += e;
+      V[ii] += e * e;
+    }
+  }
+  for (idx_t ii = 0; ii < rows; ++ii) V[ii] = finish_var(C[ii], S[ii], V[ii]);
+}
+
+// Output of a block given per-row center and scale.
+//   param reduced: y = (x - cen[ii]) * (sc[ii] * gamma[j]) + beta[j]
+//   param kept:    y = (x - cen[ii]) * mult[ii] + shift[ii] (precomputed)
+inline void rows_block_out_red(const double* x0, double* y0, idx_t stride,
+                               idx_t rows, idx_t cols, const double* cen,
+                               const double* sc, const double* gamma,
+                               const double* beta) {
+  for (idx_t j = 0; j < cols; ++j) {
+    const double* xc = x0 + stride * j;
+    double* yc = y0 + stride * j;
+    const double gj = gamma ? gamma[j] : 1.0;
+    const double bj = beta ? beta[j] : 0.0;
+    if (cen) {
+      for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = (xc[ii] - cen[ii]) * (sc[ii] * gj) + bj;
+    } else {
+      for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = xc[ii] * (sc[ii] * gj) + bj;
+    }
+  }
+}
+
+inline void rows_block_out_kept(const double* x0, double* y0, idx_t stride,
+                                idx_t rows, idx_t cols, const double* cen,
+                                const double* mult, const double* shift) {
+  for (idx_t j = 0; j < cols; ++j) {
+    const double* xc = x0 + stride * j;
+    double* yc = y0 + stride * j;
+    if (cen) {
+      for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = (xc[ii] - cen[ii]) * mult[ii] + shift[ii];
+    } else {
+      for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = xc[ii] * mult[ii] + shift[ii];
+    }
+  }
+}
+
+template <bool NA>
+inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
+  const idx_t a = p.a, b = p.b, c = p.c;
+  const idx_t B = rows_block(p);
+  const idx_t nb = (a + B - 1) / B;
+  const idx_t items = nb * c;
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) {
+    double S[MAX_BLOCK], C[MAX_BLOCK], M[MAX_BLOCK], V[MAX_BLOCK];
+    const idx_t l = it / nb;
+    const idx_t i0 = (it - l * nb) * B;
+    const idx_t rows = (a - i0 < B) ? a - i0 : B;
+    const idx_t off = i0 + a * b * l;
+    const idx_t k0 = i0 + a * l;
+    rows_block_stats<NA>(A.x + off, a, rows, b, S, C, M, V);
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      A.mean[k0 + ii] = M[ii];
+      if (A.var) A.var[k0 + ii] = V[ii];
+      if (A.count) A.count[k0 + ii] = C[ii];
+      S[ii] = 1.0 / std::sqrt(V[ii] + A.eps);  // rstd
+      if (A.rstd) A.rstd[k0 + ii] = S[ii];
+    }
+    if (A.y) {
+      if (!A.param_kept) {
+        rows_block_out_red(A.x + off, A.y + off, a, rows, b, M, S, A.gamma, A.beta);
+      } else {
+        for (idx_t ii = 0; ii < rows; ++ii) {
+          C[ii] = S[ii] * (A.gamma ? A.gamma[k0 + ii] : 1.0);
+          V[ii] = A.beta ? A.beta[k0 + ii] : 0.0;
+        }
+        rows_block_out_kept(A.x + off, A.y + off, a, rows, b, M, C, V);
+      }
+    }
+  }
+}
+
+// ---- PATH_COLS ------------------------------------------------------------
+
+// Per-chunk statistics: sum, count, and sum of squared deviations from the
+// chunk mean; merged per column in chunk order.
+template <bool NA>
+inline void cols_chunk_stats(const Plan& p, const double* x, idx_t j, idx_t r0,
+                             idx_t r1, double& s, double& cnt, double& m2) {
+  s = 0;
+  cnt = 0;
+  for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
+    seg_sum<NA>(x + off, len, s, cnt);
+  });
+  const double mc = s / cnt;
+  double sd = 0, sdd = 0;
+  if (cnt > 0) {
+    for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
+      seg_dev<NA>(x + off, len, mc, sd, sdd);
+    });
+    m2 = sdd - sd * sd / cnt;
+    if (m2 < 0) m2 = 0;
+  } else {
+    m2 = 0;
+  }
+}
+
+inline void cols_merge(const double* s, const double* cnt, const double* m2,
+                       idx_t nq, double& mean, double& var, double& count) {
+  double tot = 0, n = 0;
+  for (idx_t q = 0; q < nq; ++q) {
+    tot += s[q];
+    n += cnt[q];
+  }
+  mean = tot / n;
+  double acc = 0;
+  for (idx_t q = 0; q < nq; ++q) {
+    if (cnt[q] > 0) {
+      const double dm = s[q] / cnt[q] - mean;
+      acc += m2[q] + cnt[q] * dm * dm;
+    }
+  }
+  var = acc / n;
+  count = n;
+}
+
+// y for reduced range [r0, r1) of column j
+inline void cols_chunk_out(const Plan& p, const double* x, double* y, idx_t j,
+                           idx_t r0, idx_t r1, double cen, double sc,
+                           const double* gamma, const double* beta,
+                           bool param_kept) {
+  if (param_kept) {
+    const double mult = sc * (gamma ? gamma[j] : 1.0);
+    const double sh = beta ? beta[j] : 0.0;
+    for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
+      const double* xp = x + off;
+      double* yp = y + off;
+      for (idx_t i = 0; i < len; ++i) yp[i] = (xp[i] - cen) * mult + sh;
+    });
+  } else {
+    for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t r) {
+      const double* xp = x + off;
+      double* yp = y + off;
+      const double* gp = gamma ? gamma + r : nullptr;
+      const double* bp = beta ? beta + r : nullptr;
+      for (idx_t i = 0; i < len; ++i) {
+        yp[i] = (xp[i] - cen) * (sc * (gp ? gp[i] : 1.0)) + (bp ? bp[i] : 0.0);
+      }
+    });
+  }
+}
+
+template <bool NA>
+inline void normalize_cols(const Plan& p, const NormArgs& A, int nthr) {
+  const idx_t K = p.b, R = p.R;
+  const idx_t nq = (R + COLS_CHUNK - 1) / COLS_CHUNK;
+  const idx_t items = K * nq;
+  std::vector<double> cs(items), cc(items), cm(items);
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) {
+    const idx_t j = it / nq;
+    const idx_t q = it - j * nq;
+    const idx_t r0 = q * COLS_CHUNK;
+    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    cols_chunk_stats<NA>(p, A.x, j, r0, r1, cs[it], cc[it], cm[it]);
+  }
+  std::vector<double> rs(K);
+  for (idx_t j = 0; j < K; ++j) {
+    double mean, var, cnt;
+    cols_merge(&cs[j * nq], &cc[j * nq], &cm[j * nq], nq, mean, var, cnt);
+    A.mean[j] = mean;
+    if (A.var) A.var[j] = var;
+    if (A.count) A.count[j] = cnt;
+    rs[j] = 1.0 / std::sqrt(var + A.eps);
+    if (A.rstd) A.rstd[j] = rs[j];
+  }
+  if (A.y) {
+    NL_PARALLEL_FOR
+    for (idx_t it = 0; it < items; ++it) {
+      const idx_t j = it / nq;
+      const idx_t q = it - j * nq;
+      const idx_t r0 = q * COLS_CHUNK;
+      const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+      cols_chunk_out(p, A.x, A.y, j, r0, r1, A.mean[j], rs[j], A.gamma, A.beta,
+                     A.param_kept);
+    }
+  }
+}
+
+// ---- PATH_GENERAL ---------------------------------------------------------
+
+template <bool NA>
+inline void normalize_general(const Plan& p, const NormArgs& A, int nthr) {
+  const idx_t Kin = p.Kin;
+  const idx_t ng = general_groups(p);
+  std::vector<double> scratch(static_cast<std::size_t>(nthr) * 5 * Kin);
+  NL_PARALLEL_FOR
+  for (idx_t g = 0; g < ng; ++g) {
+    double* S = &scratch[static_cast<std::size_t>(thread_index()) * 5 * Kin];
+    double* C = S + Kin;
+    double* M = C + Kin;
+    double* V = M + Kin;
+    double* Q = V + Kin;
+    const idx_t j0 = group_begin(p.ST, ng, g), j1 = group_begin(p.ST, ng, g + 1);
+    for (idx_t j = j0; j < j1; ++j) {
+      for (idx_t t = 0; t < Kin; ++t) {
+        S[t] = 0;
+        C[t] = 0;
+        V[t] = 0;
+        Q[t] = 0;
+      }
+      // pass 1: sums and counts
+      for (idx_t l = 0; l < p.So; ++l) {
+        const double* xb = A.x + p.P * j + p.P * p.ST * l;
+        for_each_line(p, [&](idx_t off, idx_t kb, idx_t) {
+          const double* xp = xb + off;
+          if (p.red0) {
+            double s = S[kb], cn = C[kb];
+            for (idx_t i = 0; i < p.len0; ++i) {
+              const double v = xp[i];
+              if (NA && std::isnan(v)) continue;
+              s += v;
+              cn += 1.0;
+            }
+            S[kb] = s;
+            C[kb] = cn;
+          } else {
+            for (idx_t i = 0; i < p.len0; ++i) {
+              const double v = xp[i];
+              if (NA && std::isnan(v)) continue;
+              S[kb + i] += v;
+              C[kb + i] += 1.0;
+            }
+          }
+        });
+      }
+      for (idx_t t = 0; t < Kin; ++t) M[t] = S[t] / C[t];
+      // pass 2: deviations
+      for (idx_t l = 0; l < p.So; ++l) {
+        const double* xb = A.x + p.P * j + p.P * p.ST * l;
+        for_each_line(p, [&](idx_t off, idx_t kb, idx_t) {
+          const double* xp = xb + off;
+          for (idx_t i = 0; i < p.len0; ++i) {
+            const double v = xp[i];
+            if (NA && std::isnan(v)) continue;
+            const idx_t t = p.red0 ? kb : kb + i;
+            const double e = v - M[t];
+            V[t] += e;
+            Q[t] += e * e;
+          }
+        });
+      }
+      for (idx_t t = 0; t < Kin; ++t) {
+        const idx_t k = Kin * j + t;
+        const double var = finish_var(C[t], V[t], Q[t]);
+        A.mean[k] = M[t];
+        if (A.var) A.var[k] = var;
+        if (A.count) A.count[k] = C[t];
+        S[t] = 1.0 / std::sqrt(var + A.eps);  // rstd
+        if (A.rstd) A.rstd[k] = S[t];
+      }
+      if (!A.y) continue;
+      // pass 3: output
+      if (A.param_kept) {
+        for (idx_t t = 0; t < Kin; ++t) {
+          const idx_t k = Kin * j + t;
+          C[t] = S[t] * (A.gamma ? A.gamma[k] : 1.0);
+          V[t] = A.beta ? A.beta[k] : 0.0;
+        }
+      }
+      for (idx_t l = 0; l < p.So; ++l) {
+        const idx_t base = p.P * j + p.P * p.ST * l;
+        const double* xb = A.x + base;
+        double* yb = A.y + base;
+        for_each_line(p, [&](idx_t off, idx_t kb, idx_t rb) {
+          const double* xp = xb + off;
+          double* yp = yb + off;
+          for (idx_t i = 0; i < p.len0; ++i) {
+            const idx_t t = p.red0 ? kb : kb + i;
+            if (A.param_kept) {
+              yp[i] = (xp[i] - M[t]) * C[t] + V[t];
+            } else {
+              const idx_t r = p.Rin * l + (p.red0 ? rb + i : rb);
+              yp[i] = (xp[i] - M[t]) * (S[t] * (A.gamma ? A.gamma[r] : 1.0)) +
+                      (A.beta ? A.beta[r] : 0.0);
+            }
+          }
+        });
+      }
+    }
+  }
+}
+
+template <bool NA>
+inline void normalize_dispatch(const Plan& p, const NormArgs& A, int nthr) {
+  switch (p.kind) {
+    case PATH_ROWS: normalize_rows<NA>(p, A, nthr); break;
+    case PATH_COLS: normalize_cols<NA>(p, A, nthr); break;
+    default: normalize_general<NA>(p, A, nthr); break;
+  }
+}
+
+inline void normalize(const Plan& p, const NormArgs& A, int threads) {
+  if (p.n == 0) {
+    for (idx_t k = 0; k < p.K; ++k) {
+      A.mean[k] = nan_value();
+      if (A.var) A.var[k] = nan_value();
+      if (A.rstd) A.rstd[k] = nan_value();
+      if (A.count) A.count[k] = 0;
+    }
+    return;
+  }
+  const int nthr = effective_threads(p.n, threads);
+  if (A.na_rm) normalize_dispatch<true>(p, A, nthr);
+  else normalize_dispatch<false>(p, A, nthr);
+}
+
+// Population moments per kept position.
+inline void moments(const Plan& p, const double* x, bool na_rm, double* mean,
+                    double* var, double* count, int threads) {
+  NormArgs A = {x, na_rm, 0.0, nullptr, nullptr, true, nullptr, mean, var, nullptr, count};
+  normalize(p, A, threads);
+}
+
+// LayerNormalization forward: gamma/beta reduced-indexed.
+inline void layer_norm(const Plan& p, const double* x, const double* gamma,
+                       const double* beta, double eps, double* y, double* mean,
+                       double* rstd, int threads) {
+  NormArgs A = {x, false, eps, gamma, beta, false, y, mean, nullptr, rstd, nullptr};
+  normalize(p, A, threads);
+}
+
+// BatchNormalization training forward: gamma/beta kept-indexed.
+inline void batch_norm_train(const Plan& p, const double* x, const double* gamma,
+                             const double* beta, double eps, double* y,
+                             double* mean, double* var, int threads) {
+  NormArgs A = {x, false, eps, gamma, beta, true, y, mean, var, nullptr, nullptr};
+  normalize(p, A, threads);
+}
+
+// ---------------------------------------------------------------------------
+// apply: y = (x - center[k]) * (scale[k] * gamma[p]) + beta[p]
+
+inline void apply(const Plan& p, const double* x, const double* center,
+                  const double* scale, const double* gamma, const double* beta,
+                  bool param_kept, double* y, int threads) {
+  if (p.n == 0) return;
+  const int nthr = effective_threads(p.n, threads);
+  if (p.kind == PATH_ROWS) {
+    const idx_t a = p.a, b = p.b, c = p.c;
+    const idx_t B = rows_block(p);
+    const idx_t nb = (a + B - 1) / B;
+    const idx_t items = nb * c;
+    NL_PARALLEL_FOR
+    for (idx_t it = 0; it < items; ++it) {
+      double Mu[MAX_BLOCK], Sh[MAX_BLOCK];
+      const idx_t l = it / nb;
+      const idx_t i0 = (it - l * nb) * B;
+      const idx_t rows = (a - i0 < B) ? a - i0 : B;
+      const idx_t off = i0 + a * b * l;
+      const idx_t k0 = i0 + a * l;
+      const double* cen = center ? center + k0 : nullptr;
+      if (!param_kept) {
+        rows_block_out_red(x + off, y + off, a, rows, b, cen, scale + k0, gamma, beta);
+      } else {
+        for (idx_t ii = 0; ii < rows; ++ii) {
+          Mu[ii] = scale[k0 + ii] * (gamma ? gamma[k0 + ii] : 1.0);
+          Sh[ii] = beta ? beta[k0 + ii] : 0.0;
+        }
+        rows_block_out_kept(x + off, y + off, a, rows, b, cen, Mu, Sh);
+      }
+    }
+  } else if (p.kind == PATH_COLS) {
+    const idx_t K = p.b, R = p.R;
+    const idx_t nq = (R + COLS_CHUNK - 1) / COLS_CHUNK;
+    const idx_t items = K * nq;
+    NL_PARALLEL_FOR
+    for (idx_t it = 0; it < items; ++it) {
+      const idx_t j = it / nq;
+      const idx_t q = it - j * nq;
+      const idx_t r0 = q * COLS_CHUNK;
+      const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+      cols_chunk_out(p, x, y, j, r0, r1, center ? center[j] : 0.0, scale[j],
+                     gamma, beta, param_kept);
+    }
+  } else {
+    const idx_t ng = general_groups(p);
+    NL_PARALLEL_FOR
+    for (idx_t g = 0; g < ng; ++g) {
+      const idx_t j0 = group_begin(p.ST, ng, g), j1 = group_begin(p.ST, ng, g + 1);
+      for (idx_t j = j0; j < j1; ++j) {
+        for (idx_t l = 0; l < p.So; ++l) {
+          const idx_t base = p.P * j + p.P * p.ST * l;
+          for_each_line(p, [&](idx_t off, idx_t kb, idx_t rb) {
+            const double* xp = x + base + off;
+            double* yp = y + base + off;
+            for (idx_t i = 0; i < p.len0; ++i) {
+              const idx_t k = p.Kin * j + (p.red0 ? kb : kb + i);
+              const idx_t r = p.Rin * l + (p.red0 ? rb + i : rb);
+              const idx_t q = param_kept ? k : r;
+              yp[i] = (xp[i] - (center ? center[k] : 0.0)) *
+                          (scale[k] * (gamma ? gamma[q] : 1.0)) +
+                      (beta ? beta[q] : 0.0);
+            }
+          });
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Backward pass.
+//   xhat = (x - mean[k]) * rstd[k], g = dy * gamma[p]
+//   batch_stats: dx = rstd * (g - mean_R(g) - xhat * mean_R(g * xhat))
+//   otherwise:   dx = g * rstd
+//   dgamma[p] = sum dy * xhat, dbeta[p] = sum dy (over all but p)
+
+struct BackArgs {
+  const double* x;
+  const double* dy;
+  const double* mean;
+  const double* rstd;
+  const double* gamma;
+  bool param_kept;
+  bool batch;
+  double* dx;
+  double* dgamma;
+  double* dbeta;
+};
+
+inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
+  const idx_t a = p.a, b = p.b, c = p.c;
+  const idx_t B = rows_block(p);
+  const idx_t nb = (a + B - 1) / B;
+  const idx_t items = nb * c;
+  const double invR = 1.0 / static_cast<double>(p.R);
+  std::vector<double> part;
+  if (!A.param_kept) part.assign(static_cast<std::size_t>(items) * 2 * b, 0.0);
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) {
+    double M[MAX_BLOCK], Rs[MAX_BLOCK], G[MAX_BLOCK], Sg[MAX_BLOCK], Sgx[MAX_BLOCK],
+        Dg[MAX_BLOCK], Db[MAX_BLOCK];
+    const idx_t l = it / nb;
+    const idx_t i0 = (it - l * nb) * B;
+    const idx_t rows = (a - i0 < B) ? a - i0 : B;
+    const idx_t off = i0 + a * b * l;
+    const idx_t k0 = i0 + a * l;
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      M[ii] = A.mean[k0 + ii];
+      Rs[ii] = A.rstd[k0 + ii];
+      G[ii] = (A.param_kept && A.gamma) ? A.gamma[k0 + ii] : 1.0;
+      Sg[ii] = 0;
+      Sgx[ii] = 0;
+      Dg[ii] = 0;
+      Db[ii] = 0;
+    }
+    // pass 1
+    for (idx_t j = 0; j < b; ++j) {
+      const double* xc = A.x + off + a * j;
+      const double* dc = A.dy + off + a * j;
+      if (!A.param_kept) {
+        const double gj = A.gamma ? A.gamma[j] : 1.0;
+        double pg = 0, pb = 0;
+        for (idx_t ii = 0; ii < rows; ++ii) {
+          const double xh = (xc[ii] - M[ii]) * Rs[ii];
+          const double d = dc[ii];
+          const double g = d * gj;
+          Sg[ii] += g;
+          Sgx[ii] += g * xh;
+          pg += d * xh;
+          pb += d;
+        }
+        part[(static_cast<std::size_t>(it) * 2) * b + j] = pg;
+        part[(static_cast<std::size_t>(it) * 2 + 1) * b + j] = pb;
+      } else {
+        for (idx_t ii = 0; ii < rows; ++ii) {
+          const double xh = (xc[ii] - M[ii]) * Rs[ii];
+          const double d = dc[ii];
+          const double g = d * G[ii];
+          Sg[ii] += g;
+          Sgx[ii] += g * xh;
+          Dg[ii] += d * xh;
+          Db[ii] += d;
+        }
+      }
+    }
+    if (A.param_kept) {
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        A.dgamma[k0 + ii] = Dg[ii];
+        A.dbeta[k0 + ii] = Db[ii];
+      }
+    }
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      Sg[ii] *= invR;
+      Sgx[ii] *= invR;
+    }
+    // pass 2
+    for (idx_t j = 0; j < b; ++j) {
+      const double* xc = A.x + off + a * j;
+      const double* dc = A.dy + off + a * j;
+      double* oc = A.dx + off + a * j;
+      const double gj = (!A.param_kept && A.gamma) ? A.gamma[j] : 1.0;
+      if (A.batch) {
+        for (idx_t ii = 0; ii < rows; ++ii) {
+          const double xh = (xc[ii] - M[ii]) * Rs[ii];
+          const double g = dc[ii] * (gj * G[ii]);
+          oc[ii] = Rs[ii] * (g - Sg[ii] - xh * Sgx[ii]);
+        }
+      } else {
+        for (idx_t ii = 0; ii < rows; ++ii) {
+          oc[ii] = dc[ii] * (gj * G[ii]) * Rs[ii];
+        }
+      }
+    }
+  }
+  if (!A.param_kept) {
+    for (idx_t j = 0; j < b; ++j) {
+      A.dgamma[j] = 0;
+      A.dbeta[j] = 0;
+    }
+    for (idx_t it = 0; it < items; ++it) {
+      const double* pg = &part[(static_cast<std::size_t>(it) * 2) * b];
+      const double* pb = pg + b;
+      for (idx_t j = 0; j < b; ++j) {
+        A.dgamma[j] += pg[j];
+        A.dbeta[j] += pb[j];
+      }
+    }
+  }
+}
+
+// PATH_COLS with kept-indexed parameters
+inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
+  const idx_t K = p.b, R = p.R;
+  const idx_t nq = (R + COLS_CHUNK - 1) / COLS_CHUNK;
+  const idx_t items = K * nq;
+  std::vector<double> pdg(items), pdb(items);
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) {
+    const idx_t j = it / nq;
+    const idx_t q = it - j * nq;
+    const idx_t r0 = q * COLS_CHUNK;
+    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    const double m = A.mean[j], rs = A.rstd[j];
+    double sg0 = 0, sg1 = 0, sb0 = 0, sb1 = 0;
+    for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
+      const double* xp = A.x + off;
+      const double* dp = A.dy + off;
+      double g0 = 0, g1 = 0, b0 = 0, b1 = 0;
+      idx_t i = 0;
+      for (; i + 2 <= len; i += 2) {
+        const double d0 = dp[i], d1 = dp[i + 1];
+        g0 += d0 * ((xp[i] - m) * rs);
+        g1 += d1 * ((xp[i + 1] - m) * rs);
+        b0 += d0;
+        b1 += d1;
+      }
+      for (; i < len; ++i) {
+        g0 += dp[i] * ((xp[i] - m) * rs);
+        b0 += dp[i];
+      }
+      sg0 += g0 + g1;
+      sb0 += b0 + b1;
+    });
+    pdg[it] = sg0 + sg1;
+    pdb[it] = sb0 + sb1;
+  }
+  std::vector<double> mg(K), mgx(K);
+  for (idx_t j = 0; j < K; ++j) {
+    double dg = 0, db = 0;
+    for (idx_t q = 0; q < nq; ++q) {
+      dg += pdg[j * nq + q];
+      db += pdb[j * nq + q];
+    }
+    A.dgamma[j] = dg;
+    A.dbeta[j] = db;
+    const double gam = A.gamma ? A.gamma[j] : 1.0;
+    mg[j] = gam * db / static_cast<double>(R);
+    mgx[j] = gam * dg / static_cast<double>(R);
+  }
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) {
+    const idx_t j = it / nq;
+    const idx_t q = it - j * nq;
+    const idx_t r0 = q * COLS_CHUNK;
+    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    const double m = A.mean[j], rs = A.rstd[j];
+    const double gam = A.gamma ? A.gamma[j] : 1.0;
+    const double a1 = mg[j], a2 = mgx[j];
+    const bool batch = A.batch;
+    for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
+      const double* xp = A.x + off;
+      const double* dp = A.dy + off;
+      double* op = A.dx + off;
+      if (batch) {
+        for (idx_t i = 0; i < len; ++i) {
+          const double xh = (xp[i] - m) * rs;
+          op[i] = rs * (dp[i] * gam - a1 - xh * a2);
+        }
+      } else {
+        for (idx_t i = 0; i < len; ++i) op[i] = dp[i] * gam * rs;
+      }
+    });
+  }
+}
+
+inline void backward_general(const Plan& p, const BackArgs& A, int nthr) {
+  const idx_t Kin = p.Kin, R = p.R;
+  const idx_t ng = general_groups(p);
+  const double invR = 1.0 / static_cast<double>(R);
+  std::vector<double> scratch(static_cast<std::size_t>(nthr) * 4 * Kin);
+  std::vector<double> part;
+  if (!A.param_kept) part.assign(static_cast<std::size_t>(ng) * 2 * R, 0.0);
+  NL_PARALLEL_FOR
+  for (idx_t g = 0; g < ng; ++g) {
+    double* Sg = &scratch[static_cast<std::size_t>(thread_index()) * 4 * Kin];
+    double* Sgx = Sg + Kin;
+    double* Dg = Sgx + Kin;
+    double* Db = Dg + Kin;
+    double* PG = A.param_kept ? nullptr : &part[static_cast<std::size_t>(g) * 2 * R];
+    double* PB = A.param_kept ? nullptr : PG + R;
+    const idx_t j0 = group_begin(p.ST, ng, g), j1 = group_begin(p.ST, ng, g + 1);
+    for (idx_t j = j0; j < j1; ++j) {
+      for (idx_t t = 0; t < Kin; ++t) {
+        Sg[t] = 0;
+        Sgx[t] = 0;
+        Dg[t] = 0;
+        Db[t] = 0;
+      }
+      for (idx_t l = 0; l < p.So; ++l) {
+        const idx_t base = p.P * j + p.P * p.ST * l;
+        for_each_line(p, [&](idx_t off, idx_t kb, idx_t rb) {
+          const double* xp = A.x + base + off;
+          const double* dp = A.dy + base + off;
+          for (idx_t i = 0; i < p.len0; ++i) {
+            const idx_t t = p.red0 ? kb : kb + i;
+            const idx_t k = p.Kin * j + t;
+            const idx_t r = p.Rin * l + (p.red0 ? rb + i : rb);
+            const idx_t q = A.param_kept ? k : r;
+            const double xh = (xp[i] - A.mean[k]) * A.rstd[k];
+            const double d = dp[i];
+            const double gg = d * (A.gamma ? A.gamma[q] : 1.0);
+            Sg[t] += gg;
+            Sgx[t] += gg * xh;
+            if (A.param_kept) {
+              Dg[t] += d * xh;
+              Db[t] += d;
+            } else {
+              PG[r] += d * xh;
+              PB[r] += d;
+            }
+          }
+        });
+      }
+      for (idx_t t = 0; t < Kin; ++t) {
+        const idx_t k = p.Kin * j + t;
+        if (A.param_kept) {
+          A.dgamma[k] = Dg[t];
+          A.dbeta[k] = Db[t];
+        }
+        Sg[t] *= invR;
+        Sgx[t] *= invR;
+      }
+      for (idx_t l = 0; l < p.So; ++l) {
+        const idx_t base = p.P * j + p.P * p.ST * l;
+        for_each_line(p, [&](idx_t off, idx_t kb, idx_t rb) {
+          const double* xp = A.x + base + off;
+          const double* dp = A.dy + base + off;
+          double* op = A.dx + base + off;
+          for (idx_t i = 0; i < p.len0; ++i) {
+            const idx_t t = p.red0 ? kb : kb + i;
+            const idx_t k = p.Kin * j + t;
+            const idx_t r = p.Rin * l + (p.red0 ? rb + i : rb);
+            const idx_t q = A.param_kept ? k : r;
+            const double gg = dp[i] * (A.gamma ? A.gamma[q] : 1.0);
+            const double rs = A.rstd[k];
+            if (A.batch) {
+              const double xh = (xp[i] - A.mean[k]) * rs;
+              op[i] = rs * (gg - Sg[t] - xh * Sgx[t]);
+            } else {
+              op[i] = gg * rs;
+            }
+          }
+        });
+      }
+    }
+  }
+  if (!A.param_kept) {
+    for (idx_t r = 0; r < R; ++r) {
+      A.dgamma[r] = 0;
+      A.dbeta[r] = 0;
+    }
+    for (idx_t g = 0; g < ng; ++g) {
+      const double* PG = &part[static_cast<std::size_t>(g) * 2 * R];
+      const double* PB = PG + R;
+      for (idx_t r = 0; r < R; ++r) {
+        A.dgamma[r] += PG[r];
+        A.dbeta[r] += PB[r];
+      }
+    }
+  }
+}
+
+inline void norm_backward(const Plan& p, const BackArgs& A, int threads) {
+  const idx_t P = A.param_kept ? p.K : p.R;
+  if (p.n == 0) {
+    for (idx_t q = 0; q < P; ++q) {
+      A.dgamma[q] = 0;
+      A.dbeta[q] = 0;
+    }
+    return;
+  }
+  const int nthr = effective_threads(p.n, threads);
+  if (p.kind == PATH_ROWS) {
+    backward_rows(p, A, nthr);
+  } else if (p.kind == PATH_COLS && A.param_kept) {
+    backward_cols(p, A, nthr);
+  } else if (p.kind == PATH_GENERAL) {
+    backward_general(p, A, nthr);
+  } else {
+    // PATH_COLS with reduced-indexed parameters: use the general path
+    std::vector<char> red(p.size.size());
+    for (std::size_t t = 0; t < red.size(); ++t) red[t] = p.red[t];
+    Plan g = make_plan(p.size, red, true);
+    backward_general(g, A, nthr);
+  }
+}
+
+}  // namespace normlayers
+
+#endif
