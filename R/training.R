@@ -52,6 +52,7 @@ generics::fit
 #'   layer_dense(1)
 #' compile(model, optimizer = "adam", loss = "mse", metrics = "mae")
 #' model$compiled
+#' @method compile nl_layer
 compile.nl_layer <- function(object, optimizer = "rmsprop", loss = NULL, metrics = NULL, ...) {
   nl_with_call(rlang::current_call(), {
     nl_check_model_arg(object)
@@ -319,6 +320,7 @@ nl_format_logs <- function(logs) {
 #' history
 #' as.data.frame(history)
 #' plot(history)
+#' @method fit nl_layer
 fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epochs = 10,
                          verbose = getOption("keras.verbose", "auto"),
                          validation_split = 0, validation_data = NULL, shuffle = TRUE) {

@@ -47,6 +47,6 @@ expect_layer_contract <- function(make_layer, x, class_name, rows_independent = 
 }
 
 # A random array of a given shape.
-random_array <- function(shape, mean = 0, sd = 1) {
+rand_array <- function(shape, mean = 0, sd = 1) {
   array(stats::rnorm(prod(shape), mean, sd), shape)
 }

@@ -24,7 +24,7 @@ test_that("layer normalization matches the oracle over random shapes and axes", 
     shape <- sample(1:5, rank, replace = TRUE)
     naxes <- sample(seq_len(rank), 1)
     axes <- sort(sample(seq_len(rank), naxes))
-    x <- random_array(shape, mean = 3, sd = 2)
+    x <- rand_array(shape, mean = 3, sd = 2)
     given <- ifelse(runif(length(axes)) < 0.5, axes, axes - rank - 1L)
     layer <- layer_layer_normalization(axis = given, epsilon = 1e-3,
                                        gamma_initializer = "random_normal",
@@ -37,7 +37,7 @@ test_that("layer normalization matches the oracle over random shapes and axes", 
 })
 
 test_that("center = FALSE and scale = FALSE drop beta and gamma", {
-  x <- random_array(c(4, 5))
+  x <- rand_array(c(4, 5))
   l1 <- layer_layer_normalization(center = FALSE)
   l2 <- layer_layer_normalization(scale = FALSE)
   l3 <- layer_layer_normalization(center = FALSE, scale = FALSE)
@@ -96,7 +96,7 @@ test_that("deprecated rms_scaling warns and scales by the variance", {
 })
 
 test_that("gamma and beta span the normalized axes", {
-  x <- random_array(c(5, 2, 3, 4))
+  x <- rand_array(c(5, 2, 3, 4))
   l <- layer_layer_normalization(axis = c(2, 3, 4))
   l(x)
   expect_equal(dim(l$gamma), c(2L, 3L, 4L))
@@ -110,10 +110,10 @@ test_that("gamma and beta span the normalized axes", {
 
 test_that("layer normalization satisfies the layer contract", {
   set.seed(2)
-  expect_layer_contract(function() layer_layer_normalization(), random_array(c(6, 4)),
+  expect_layer_contract(function() layer_layer_normalization(), rand_array(c(6, 4)),
                         "LayerNormalization")
   expect_layer_contract(function() layer_layer_normalization(axis = c(2, 3)),
-                        random_array(c(3, 2, 5)), "LayerNormalization")
+                        rand_array(c(3, 2, 5)), "LayerNormalization")
 })
 
 test_that("the four composition modes work", {
@@ -202,7 +202,7 @@ test_that("non-numeric input and bad arguments are classed errors", {
 })
 
 test_that("initializers, regularizers and constraints take strings, objects and functions", {
-  x <- random_array(c(4, 3))
+  x <- rand_array(c(4, 3))
   l <- layer_layer_normalization(gamma_initializer = initializer_constant(2),
                                  beta_initializer = function(shape, dtype = NULL) seq_len(prod(shape)),
                                  gamma_regularizer = "l2",
@@ -238,11 +238,11 @@ test_that("automatic names are unique within the session", {
 test_that("the backward pass matches finite differences", {
   set.seed(3)
   for (axes in list(2L, c(2L, 3L), 3L, 1L)) {
-    x <- random_array(c(3, 4, 2))
+    x <- rand_array(c(3, 4, 2))
     l <- layer_layer_normalization(axis = axes, gamma_initializer = "random_normal",
                                    beta_initializer = "random_normal")
     res <- nl_layer_run(l, x, training = TRUE)
-    w <- random_array(dim(x))
+    w <- rand_array(dim(x))
     back <- nl_layer_backward(l, res$cache, w)
     f <- function(xx) sum(l(xx) * w)
     h <- 1e-5
