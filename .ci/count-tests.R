@@ -14,7 +14,7 @@ res <- tryCatch(
 results <- reporter$get_results()
 passed <- 0L
 failed <- 0L
-for (test in results$as_list()) {
+for (test in unclass(results)) {
   for (r in test$results) {
     if (inherits(r, "expectation_success")) passed <- passed + 1L
     else if (inherits(r, c("expectation_failure", "expectation_error"))) {

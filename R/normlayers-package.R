@@ -9,6 +9,7 @@
 #' @importFrom Rcpp sourceCpp
 #' @importFrom magrittr %>%
 #' @importFrom rlang %||%
+#' @importFrom utils .DollarNames
 "_PACKAGE"
 
 #' Pipe operator
