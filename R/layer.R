@@ -291,7 +291,7 @@ nl_layer_dollar.default <- function(layer, name) NULL
   if (identical(name, "trainable")) {
     st$trainable <- nl_check_flag(value, "trainable")
     if (inherits(x, "nl_model")) {
-      for (l in nl_model_flat_layers(x)) nl_state(l)$trainable <- value
+      for (l in nl_model_flat_layers(x)) assign("trainable", value, envir = nl_state(l))
     }
     return(x)
   }

@@ -25,3 +25,6 @@
 #' @param rhs A function call using the magrittr semantics.
 #' @return The result of calling `rhs(lhs)`.
 NULL
+
+# `.self` is bound in each layer's closure environment (see nl_new_layer()).
+utils::globalVariables(".self")

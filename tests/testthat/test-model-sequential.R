@@ -75,3 +75,15 @@ test_that("models survive saveRDS()", {
   expect_identical(m2(x), model(x))
   expect_identical(get_weights(m2), get_weights(model))
 })
+
+test_that("setting trainable on a model freezes every layer inside it", {
+  model <- keras_model_sequential(input_shape = 3) |>
+    layer_layer_normalization() |>
+    layer_layer_normalization()
+  model$trainable <- FALSE
+  expect_false(model$trainable)
+  expect_false(any(vapply(model$layers, function(l) l$trainable, TRUE)))
+  expect_length(get_weights(model, trainable = TRUE), 0)
+  model$trainable <- TRUE
+  expect_length(get_weights(model, trainable = TRUE), 4)
+})
