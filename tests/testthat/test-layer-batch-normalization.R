@@ -134,6 +134,23 @@ test_that("renorm second step uses the updated renorm statistics", {
   expect_equal(y, sweep(sweep(xh, 2, r, "*"), 2, d, "+"), tolerance = 1e-12)
 })
 
+test_that("renorm floors the renorm standard deviation at sqrt(epsilon)", {
+  x <- bn_x43()
+  bn <- layer_batch_normalization(renorm = TRUE, epsilon = 0.01)
+  bn(x)
+  st <- nl_state(bn)
+  st$weights$renorm_stddev <- c(0.001, 0.5, 2)
+  st$weights$renorm_mean <- c(1, 2, 3)
+  y <- bn(x, training = TRUE)
+  mo <- bn_ref_moments(x, 2)
+  sb <- sqrt(mo$var + 0.01)
+  s_hat <- c(0.1, 0.5, 2)
+  r <- sb / s_hat
+  d <- (mo$mean - c(1, 2, 3)) / s_hat
+  xh <- sweep(sweep(x, 2, mo$mean), 2, sb, "/")
+  expect_equal(y, sweep(sweep(xh, 2, r, "*"), 2, d, "+"), tolerance = 1e-12)
+})
+
 test_that("output matches a slow reference over random shapes and channel axes", {
   set.seed(42)
   for (rank in 2:5) {
@@ -534,8 +551,10 @@ test_that("backward in inference mode matches finite differences", {
   set_weights(bn, list(c(1.5, -0.5, 2), c(0.1, 0.2, 0.3), c(1, 2, 3), c(2, 3, 4)))
   bwd <- bn_check_grads(bn, x, FALSE)
   # inference: dx = w * gamma / sqrt(moving_variance + eps)
-  expect_equal(bwd$dx, sweep(bwd$dx * 0 + 1, 2, c(1.5, -0.5, 2) / sqrt(c(2, 3, 4) + 1e-3), "*") *
-                 { set.seed(7); matrix(rnorm(12), 4) }, tolerance = 1e-12)
+  set.seed(7)
+  w <- matrix(rnorm(12), 4)  # the weights bn_check_grads() used
+  expect_equal(bwd$dx, sweep(w, 2, c(1.5, -0.5, 2) / sqrt(c(2, 3, 4) + 1e-3), "*"),
+               tolerance = 1e-12)
   # a frozen layer called with training = TRUE is in inference mode
   bn$trainable <- FALSE
   bwd2 <- bn_check_grads(bn, x, TRUE)
