@@ -1,0 +1,325 @@
+#' Batch normalization layer (Ioffe and Szegedy, 2015)
+#'
+#' Normalizes its inputs so that, for each channel, the output has a mean
+#' close to 0 and a standard deviation close to 1. The statistics are computed
+#' over every axis except the channel axis `axis` (the batch axis included),
+#' one mean and variance per channel, and
+#' `y = gamma * (x - mean) / sqrt(variance + epsilon) + beta`.
+#'
+#' Batch normalization works differently in training and in inference; see
+#' the "Call arguments" section. The moving statistics `moving_mean` and
+#' `moving_variance` are non-trainable weights: they are counted by
+#' [count_params()], returned by [get_weights()] after the trainable weights,
+#' and read back with `layer$moving_mean` and `layer$moving_variance`.
+#'
+#' @inheritParams layer_layer_normalization
+#' @param axis A single whole number: the channel axis that is kept (one
+#'   statistic per position along it), typically the features axis. Positive
+#'   values are 1-based, negative values count from the end; `-1` (the
+#'   default) is the last axis. After a channels-first convolution use
+#'   `axis = 2`.
+#' @param momentum Momentum of the moving averages, between 0 and 1: the weight
+#'   of the old value in
+#'   `moving <- moving * momentum + batch * (1 - momentum)`. (PyTorch uses the
+#'   opposite convention: its `momentum = 0.1` is `momentum = 0.9` here.)
+#' @param epsilon Small non-negative number added to the variance to avoid
+#'   dividing by zero.
+#' @param center If `TRUE`, add the offset `beta`. If `FALSE`, `beta` is not
+#'   created.
+#' @param scale If `TRUE`, multiply by `gamma`. If `FALSE`, `gamma` is not
+#'   created; when the next layer is linear the scaling can be done by that
+#'   layer.
+#' @param moving_mean_initializer,moving_variance_initializer Initializers of
+#'   the moving mean (`"zeros"`) and the moving variance (`"ones"`).
+#' @param ... Named arguments of Keras's `BatchNormalization`:
+#'   * `renorm`: `TRUE` for batch renormalization (Ioffe, 2017), which adds the
+#'     non-trainable weights `moving_stddev`, `renorm_mean` and `renorm_stddev`;
+#'   * `renorm_clipping`: a named list (or named vector) with some of `rmax`,
+#'     `rmin` and `dmax`, the clipping bounds of the renormalization
+#'     corrections `r` and `d`;
+#'   * `renorm_momentum`: momentum of the renormalization statistics
+#'     (default `0.99`);
+#'   * `synchronized`: only `FALSE` is supported (there is a single device);
+#'   * `dtype`: accepted for compatibility and ignored (normlayers computes in
+#'     double precision).
+#' @returns A layer, a model, a symbolic tensor or an array, depending on
+#'   `object` (see above).
+#' @section Call arguments:
+#' A layer is called as `layer(x)` or `layer(x, training = TRUE)`; a model
+#' passes its `training` argument on to the layers inside it, and [fit()]
+#' calls it with `training = TRUE`.
+#' * **Training** (`training = TRUE` and the layer is trainable): the output
+#'   is normalized with the mean and the population variance of the current
+#'   batch, and the moving statistics are updated:
+#'   `moving_mean <- moving_mean * momentum + mean(batch) * (1 - momentum)`,
+#'   likewise `moving_variance` with the batch variance.
+#' * **Inference** (`training = FALSE` or `NULL`, the default, as in
+#'   [predict()]; and also `training = TRUE` on a layer with
+#'   `trainable = FALSE`): the output is normalized with the moving statistics
+#'   and nothing is updated. A freshly created layer therefore returns
+#'   `x / sqrt(1 + epsilon)`.
+#' @export
+#' @family normalization layers
+#' @examples
+#' x <- rbind(c(1, 2, 3), c(4, 6, 8), c(7, 10, 13), c(10, 18, 20))
+#'
+#' bn <- layer_batch_normalization()
+#' bn(x)                    # inference: x / sqrt(1.001)
+#' bn(x, training = TRUE)   # batch statistics; moving statistics updated
+#' bn$moving_mean
+#' bn$moving_variance
+#' bn(x)                    # inference with the moving statistics
+#'
+#' # channels-first images: one statistic per channel (axis 2)
+#' img <- array(rnorm(2 * 3 * 4 * 4), c(2, 3, 4, 4))
+#' y <- layer_batch_normalization(img, axis = 2)
+#' dim(y)
+#'
+#' # in a model
+#' model <- keras_model_sequential(input_shape = 3) |>
+#'   layer_batch_normalization()
+#' summary(model)
+layer_batch_normalization <- function(object, axis = -1L, momentum = 0.99, epsilon = 0.001,
+                                      center = TRUE, scale = TRUE,
+                                      beta_initializer = "zeros", gamma_initializer = "ones",
+                                      moving_mean_initializer = "zeros",
+                                      moving_variance_initializer = "ones",
+                                      beta_regularizer = NULL, gamma_regularizer = NULL,
+                                      beta_constraint = NULL, gamma_constraint = NULL,
+                                      trainable = TRUE, name = NULL, ...) {
+  object <- if (missing(object)) NULL else object
+  dots <- list(...)
+  nl_check_dots(dots, c("renorm", "renorm_clipping", "renorm_momentum", "synchronized",
+                        "dtype"))
+  synchronized <- nl_check_flag(dots$synchronized %||% FALSE, "synchronized")
+  if (synchronized) {
+    nl_abort(c("{.code synchronized = TRUE} is not supported.",
+               i = "normlayers runs on a single device; use {.code synchronized = FALSE}."),
+             "value")
+  }
+  renorm <- nl_check_flag(dots$renorm %||% FALSE, "renorm")
+  renorm_clipping <- nl_check_renorm_clipping(dots$renorm_clipping)
+  if (renorm && is.null(renorm_clipping)) renorm_clipping <- list()
+  renorm_momentum <- nl_check_number(dots$renorm_momentum %||% 0.99, "renorm_momentum",
+                                     min = 0, max = 1)
+  config <- list(
+    axis = nl_check_axis_arg(axis, single = TRUE),
+    momentum = nl_check_number(momentum, "momentum", min = 0, max = 1),
+    epsilon = nl_check_number(epsilon, "epsilon", min = 0),
+    center = nl_check_flag(center, "center"),
+    scale = nl_check_flag(scale, "scale"),
+    beta_initializer = nl_get_initializer(beta_initializer, "beta_initializer"),
+    gamma_initializer = nl_get_initializer(gamma_initializer, "gamma_initializer"),
+    moving_mean_initializer = nl_get_initializer(moving_mean_initializer,
+                                                 "moving_mean_initializer"),
+    moving_variance_initializer = nl_get_initializer(moving_variance_initializer,
+                                                     "moving_variance_initializer"),
+    beta_regularizer = nl_get_regularizer(beta_regularizer, "beta_regularizer"),
+    gamma_regularizer = nl_get_regularizer(gamma_regularizer, "gamma_regularizer"),
+    beta_constraint = nl_get_constraint(beta_constraint, "beta_constraint"),
+    gamma_constraint = nl_get_constraint(gamma_constraint, "gamma_constraint"),
+    synchronized = synchronized,
+    renorm = renorm,
+    renorm_clipping = renorm_clipping,
+    renorm_momentum = renorm_momentum
+  )
+  layer <- nl_new_layer("batch_normalization", "BatchNormalization", config,
+                        name = name, trainable = trainable)
+  nl_compose(object, layer)
+}
+
+# `renorm_clipping`: NULL, or a named list/vector with keys among rmax, rmin, dmax.
+# Returns a named list of doubles (or NULL).
+nl_check_renorm_clipping <- function(x, call = rlang::caller_env()) {
+  if (is.null(x)) return(NULL)
+  if (!(is.list(x) || is.numeric(x)) || is.data.frame(x)) {
+    nl_abort(c("{.arg renorm_clipping} must be a named list with some of {.field rmax}, {.field rmin} and {.field dmax}.",
+               x = "You supplied {nl_describe(x)}.",
+               i = "For example {.code renorm_clipping = list(rmax = 3, dmax = 5)}."),
+             "value", call = call)
+  }
+  x <- as.list(x)
+  if (length(x) == 0) return(list())
+  nms <- names(x)
+  if (is.null(nms) || any(is.na(nms) | nms == "")) {
+    nl_abort(c("Every element of {.arg renorm_clipping} must be named.",
+               i = "Use the names {.field rmax}, {.field rmin} and {.field dmax}."),
+             "value", call = call)
+  }
+  bad <- setdiff(nms, c("rmax", "rmin", "dmax"))
+  if (length(bad)) {
+    nl_abort(c("{.arg renorm_clipping} has invalid key{?s} {.val {bad}}.",
+               i = "Supported keys: {.val {c('rmax', 'rmin', 'dmax')}}."),
+             "value", call = call)
+  }
+  if (anyDuplicated(nms)) {
+    nl_abort(c("{.arg renorm_clipping} names {.val {nms[duplicated(nms)]}} more than once.",
+               i = "Give each key once."), "value", call = call)
+  }
+  for (nm in nms) {
+    v <- x[[nm]]
+    if (!is.numeric(v) || length(v) != 1 || is.na(v)) {
+      nl_abort(c("{.code renorm_clipping${nm}} must be a single number.",
+                 x = "You supplied {nl_describe(v)}."), "value", call = call)
+    }
+    x[[nm]] <- as.double(v)
+  }
+  if (!is.null(x$rmax) && !is.null(x$rmin) && x$rmax < x$rmin) {
+    nl_abort(c("{.code renorm_clipping$rmax} must be at least {.code renorm_clipping$rmin}.",
+               x = "You supplied {.code rmax = {x$rmax}} and {.code rmin = {x$rmin}}."),
+             "value", call = call)
+  }
+  if (!is.null(x$dmax) && x$dmax < 0) {
+    nl_abort(c("{.code renorm_clipping$dmax} must be non-negative.",
+               x = "You supplied {.code dmax = {x$dmax}}."), "value", call = call)
+  }
+  x
+}
+
+# The kept (channel) axis for an input of rank `rank`, as a positive 1-based index.
+nl_bn_axis <- function(layer, rank) {
+  nl_resolve_axes(nl_state(layer)$config$axis, rank)
+}
+
+#' @export
+nl_layer_output_shape.nl_batch_normalization <- function(layer, input_shape) {
+  nl_bn_axis(layer, length(input_shape))
+  input_shape
+}
+
+#' @export
+nl_layer_build.nl_batch_normalization <- function(layer, input_shape) {
+  st <- nl_state(layer)
+  cfg <- st$config
+  axis <- nl_bn_axis(layer, length(input_shape))
+  C <- input_shape[axis]
+  if (is.na(C)) {
+    nl_abort(c("The channel axis of layer {.val {st$name}} must have a known size.",
+               x = "The input has shape {nl_format_shape(input_shape)} and {.arg axis} = {.val {cfg$axis}} has size None.",
+               i = "Give the input a known size on that axis (e.g. in {.fn keras_input})."),
+             "shape")
+  }
+  C <- as.integer(C)
+  if (cfg$scale) {
+    nl_add_weight(layer, "gamma", C, cfg$gamma_initializer, cfg$gamma_regularizer,
+                  cfg$gamma_constraint)
+  }
+  if (cfg$center) {
+    nl_add_weight(layer, "beta", C, cfg$beta_initializer, cfg$beta_regularizer,
+                  cfg$beta_constraint)
+  }
+  nl_add_weight(layer, "moving_mean", C, cfg$moving_mean_initializer, trainable = FALSE)
+  nl_add_weight(layer, "moving_variance", C, cfg$moving_variance_initializer,
+                trainable = FALSE)
+  if (cfg$renorm) {
+    nl_add_weight(layer, "moving_stddev", C, cfg$moving_variance_initializer,
+                  trainable = FALSE)
+    st$weights$moving_stddev <- sqrt(st$weights$moving_stddev)
+    nl_add_weight(layer, "renorm_mean", C, cfg$moving_mean_initializer, trainable = FALSE)
+    nl_add_weight(layer, "renorm_stddev", C, cfg$moving_variance_initializer,
+                  trainable = FALSE)
+    st$weights$renorm_stddev <- sqrt(st$weights$renorm_stddev)
+  }
+  st$axis_pos <- axis
+  st$input_spec <- list(rank = length(input_shape), axes = stats::setNames(C, axis))
+  invisible(layer)
+}
+
+#' @export
+nl_layer_forward.nl_batch_normalization <- function(layer, x, training) {
+  st <- nl_state(layer)
+  cfg <- st$config
+  w <- st$weights
+  d <- dim(x)
+  axis <- st$axis_pos
+  runs <- nl_runs(d, setdiff(seq_along(d), axis))
+  eps <- cfg$epsilon
+  if (isTRUE(training) && isTRUE(st$trainable)) {
+    if (cfg$renorm) return(nl_bn_forward_renorm(layer, x, runs))
+    res <- nl_kernel_batch_norm_train(x, runs, w$gamma, w$beta, eps)
+    y <- res$y
+    dim(y) <- d
+    m <- cfg$momentum
+    # Update only after the kernel succeeded (a failed call changes nothing).
+    st$weights$moving_mean <- w$moving_mean * m + res$mean * (1 - m)
+    st$weights$moving_variance <- w$moving_variance * m + res$var * (1 - m)
+    cache <- list(x = x, runs = runs, mean = res$mean, rstd = 1 / sqrt(res$var + eps),
+                  gamma = w$gamma, batch_stats = TRUE)
+    return(list(output = y, cache = cache))
+  }
+  rstd <- 1 / sqrt(w$moving_variance + eps)
+  y <- nl_kernel_apply(x, runs, center = w$moving_mean, scale = rstd, gamma = w$gamma,
+                       beta = w$beta, param_on = "kept")
+  dim(y) <- d
+  cache <- list(x = x, runs = runs, mean = w$moving_mean, rstd = rstd, gamma = w$gamma,
+                batch_stats = FALSE)
+  list(output = y, cache = cache)
+}
+
+# Batch renormalization, training step (spec 2.3). r and d use the renorm
+# statistics from before this step and are constants for the gradients.
+nl_bn_forward_renorm <- function(layer, x, runs) {
+  st <- nl_state(layer)
+  cfg <- st$config
+  w <- st$weights
+  eps <- cfg$epsilon
+  mom <- nl_kernel_moments(x, runs)
+  s_b <- sqrt(mom$var + eps)
+  s_hat <- pmax(w$renorm_stddev, sqrt(eps))
+  r <- s_b / s_hat
+  dd <- (mom$mean - w$renorm_mean) / s_hat
+  clip <- cfg$renorm_clipping
+  if (!is.null(clip$rmin)) r <- pmax(r, clip$rmin)
+  if (!is.null(clip$rmax)) r <- pmin(r, clip$rmax)
+  if (!is.null(clip$dmax)) dd <- pmin(pmax(dd, -clip$dmax), clip$dmax)
+  g <- if (is.null(w$gamma)) 1 else w$gamma
+  gamma_eff <- r * g
+  beta_eff <- dd * g + (if (is.null(w$beta)) 0 else w$beta)
+  rstd <- 1 / s_b
+  y <- nl_kernel_apply(x, runs, center = mom$mean, scale = rstd, gamma = gamma_eff,
+                       beta = beta_eff, param_on = "kept")
+  dim(y) <- dim(x)
+  m <- cfg$momentum
+  rm <- cfg$renorm_momentum
+  moving_stddev <- w$moving_stddev * m + s_b * (1 - m)
+  st$weights$renorm_mean <- w$renorm_mean * rm + mom$mean * (1 - rm)
+  st$weights$renorm_stddev <- w$renorm_stddev * rm + s_b * (1 - rm)
+  st$weights$moving_mean <- w$moving_mean * m + mom$mean * (1 - m)
+  st$weights$moving_stddev <- moving_stddev
+  st$weights$moving_variance <- pmax(moving_stddev^2 - eps, 0)
+  cache <- list(x = x, runs = runs, mean = mom$mean, rstd = rstd, gamma = gamma_eff,
+                batch_stats = TRUE, r = r, d = dd)
+  list(output = y, cache = cache)
+}
+
+#' @export
+nl_layer_backward.nl_batch_normalization <- function(layer, cache, dy) {
+  st <- nl_state(layer)
+  g <- nl_kernel_norm_backward(cache$x, dy, cache$runs, cache$mean, cache$rstd,
+                               cache$gamma, param_on = "kept",
+                               batch_stats = cache$batch_stats)
+  dx <- g$dx
+  dim(dx) <- dim(cache$x)
+  # Renorm: y = xhat * r * gamma + d * gamma + beta, so
+  # dgamma = r * sum(dy * xhat) + d * sum(dy).
+  dgamma <- if (is.null(cache$r)) g$dgamma else cache$r * g$dgamma + cache$d * g$dbeta
+  grads <- list()
+  if (!is.null(st$weights$gamma)) grads$gamma <- as.double(dgamma)
+  if (!is.null(st$weights$beta)) grads$beta <- as.double(g$dbeta)
+  list(dx = dx, grads = grads)
+}
+
+#' @export
+nl_layer_config.nl_batch_normalization <- function(layer) {
+  nl_state(layer)$config[c("axis", "momentum", "epsilon", "center", "scale",
+                           "beta_initializer", "gamma_initializer",
+                           "moving_mean_initializer", "moving_variance_initializer",
+                           "beta_regularizer", "gamma_regularizer", "beta_constraint",
+                           "gamma_constraint", "synchronized", "renorm", "renorm_clipping",
+                           "renorm_momentum")]
+}
+
+#' @export
+nl_layer_print_args.nl_batch_normalization <- function(layer) {
+  nl_state(layer)$config[c("axis", "momentum", "epsilon", "center", "scale")]
+}
