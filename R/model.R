@@ -54,7 +54,8 @@ nl_summary_rows <- function(model) {
     rows[[length(rows) + 1]] <- list(
       name = lst$name, type = lst$class_name, shape = out_shape,
       params = sum(lengths(ws)), trainable = sum(lengths(tw)),
-      built = isTRUE(lst$built), has_nt = sum(lengths(ws)) > sum(lengths(tw))
+      built = isTRUE(lst$built), has_nt = sum(lengths(ws)) > sum(lengths(tw)),
+      layer_trainable = isTRUE(lst$trainable)
     )
   }
   rows
@@ -92,7 +93,7 @@ format.nl_model <- function(x, ...) {
   cells <- lapply(rows, function(r) {
     c(sprintf("%s (%s)", r$name, r$type), r$shape,
       if (r$built || r$params > 0) nl_format_count(r$params) else "0 (unbuilt)",
-      if (show_tr) (if (r$params == 0) "-" else if (r$trainable == r$params) "Y" else "N"))
+      if (show_tr) (if (r$params == 0) "-" else if (isTRUE(r$layer_trainable)) "Y" else "N"))
   })
   header <- c("Layer (type)", "Output Shape", "Param #", if (show_tr) "Trainable")
   all <- c(list(header), cells)
