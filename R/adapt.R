@@ -112,6 +112,8 @@ nl_adapt_as_array <- function(b, i = NULL, call = rlang::caller_env()) {
              "data", call = call)
   }
   d <- dim(b)
+  # A double array is used as it is (no copy of the data).
+  if (is.double(b) && !is.null(d)) return(b)
   if (is.null(d)) d <- length(b)
   b <- as.double(b)
   dim(b) <- d

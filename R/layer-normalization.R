@@ -417,8 +417,7 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
       }
     }
     if (!is.null(axis)) nl_adapt_check_batch(st, ref, d, n_batches)
-    nm <- sum(is.na(x))
-    if (nm > 0 && !na_rm) n_missing <- n_missing + nm
+    if (!na_rm && anyNA(x)) n_missing <- n_missing + sum(is.na(x))
     n_values <- n_values + length(x)
     if (n_missing == 0 && length(x) > 0) {
       reduced <- setdiff(seq_along(d), ref$axes)

@@ -118,8 +118,6 @@ run_shape <- function(label, x) {
   }
 
   # LayerNormalization forward, last axis
-  ln <- layer_layer_normalization(epsilon = eps, center = FALSE, scale = FALSE)
-  ln(nl_slice_rows_for_bench(x))
   add("layer_norm forward (axis -1)", time_median(function() op_layer_normalization(x, axis = -1, epsilon = eps)),
       if (mat) time_median(function() base_ln_last(x)), if (mat) time_median(function() ms_ln_last(x)))
 
@@ -162,13 +160,6 @@ run_shape <- function(label, x) {
       if (mat) time_median(function() base_adapt(x)),
       if (mat) time_median(function() ms_adapt(x)))
   rows
-}
-
-nl_slice_rows_for_bench <- function(x) {
-  d <- dim(x)
-  y <- x[seq_len(2), , drop = FALSE]
-  if (length(d) > 2) y <- array(x[seq_len(2 * prod(d[-1]))], c(2, d[-1]))
-  y
 }
 
 # ---- thread scaling and linearity ---------------------------------------------
