@@ -41,19 +41,6 @@ bn_ref_train <- function(x, a, gamma = NULL, beta = NULL, eps = 1e-3) {
   bn_ref_apply(x, a, mo$mean, mo$var, gamma, beta, eps)
 }
 
-# Central finite differences of f at v.
-bn_num_grad <- function(f, v, h = 1e-6) {
-  g <- v
-  for (i in seq_along(v)) {
-    vp <- v
-    vm <- v
-    vp[i] <- vp[i] + h
-    vm[i] <- vm[i] - h
-    g[i] <- (f(vp) - f(vm)) / (2 * h)
-  }
-  g
-}
-
 bn_x43 <- function() rbind(c(1, 2, 3), c(4, 6, 8), c(7, 10, 13), c(10, 18, 20))
 
 # FALSE under the dev stubs of dev/stubs.R (whose initializers serialize as

@@ -94,19 +94,6 @@ ref_backward <- function(x, dy, reduced_axes, mean, rstd, gamma, param_on,
   list(dx = ref_join(dx, s), dgamma = as.vector(dgamma), dbeta = as.vector(dbeta))
 }
 
-# central finite-difference gradient of a scalar function f at v
-ref_fd_grad <- function(f, v, h = 1e-5) {
-  g <- numeric(length(v))
-  for (i in seq_along(v)) {
-    vp <- v
-    vm <- v
-    vp[i] <- v[i] + h
-    vm[i] <- v[i] - h
-    g[i] <- (f(vp) - f(vm)) / (2 * h)
-  }
-  g
-}
-
 rel_err <- function(a, b) {
   max(abs(as.vector(a) - as.vector(b))) / max(1e-300, max(abs(as.vector(b))))
 }

@@ -139,9 +139,9 @@ test_that("backward agrees with finite differences of sum(y * w)", {
       }
       fw <- nl_kernel_layer_norm(x, runs, g, b, eps)
       bw <- nl_kernel_norm_backward(x, w, runs, fw$mean, fw$rstd, g, "reduced", TRUE)
-      expect_lt(rel_err(bw$dx, ref_fd_grad(loss, as.vector(x))), 1e-6, label = info)
-      expect_lt(rel_err(bw$dgamma, ref_fd_grad(function(v) loss(x, v, b), g)), 1e-6, label = info)
-      expect_lt(rel_err(bw$dbeta, ref_fd_grad(function(v) loss(x, g, v), b)), 1e-6, label = info)
+      expect_lt(rel_err(bw$dx, numeric_gradient(loss, as.vector(x))), 1e-6, label = info)
+      expect_lt(rel_err(bw$dgamma, numeric_gradient(function(v) loss(x, v, b), g)), 1e-6, label = info)
+      expect_lt(rel_err(bw$dbeta, numeric_gradient(function(v) loss(x, g, v), b)), 1e-6, label = info)
       # BatchNorm training: parameters on the kept positions, batch statistics
       gk <- rnorm(K); bk <- rnorm(K)
       lossb <- function(xv, gv = gk, bv = bk) {
@@ -150,17 +150,17 @@ test_that("backward agrees with finite differences of sum(y * w)", {
       fb <- nl_kernel_batch_norm_train(x, runs, gk, bk, eps)
       rs <- 1 / sqrt(fb$var + eps)
       bb <- nl_kernel_norm_backward(x, w, runs, fb$mean, rs, gk, "kept", TRUE)
-      expect_lt(rel_err(bb$dx, ref_fd_grad(lossb, as.vector(x))), 1e-6, label = info)
-      expect_lt(rel_err(bb$dgamma, ref_fd_grad(function(v) lossb(x, v, bk), gk)), 1e-6, label = info)
-      expect_lt(rel_err(bb$dbeta, ref_fd_grad(function(v) lossb(x, gk, v), bk)), 1e-6, label = info)
+      expect_lt(rel_err(bb$dx, numeric_gradient(lossb, as.vector(x))), 1e-6, label = info)
+      expect_lt(rel_err(bb$dgamma, numeric_gradient(function(v) lossb(x, v, bk), gk)), 1e-6, label = info)
+      expect_lt(rel_err(bb$dbeta, numeric_gradient(function(v) lossb(x, gk, v), bk)), 1e-6, label = info)
       # BatchNorm inference: fixed statistics
       mu <- rnorm(K); sc <- runif(K, 0.5, 2)
       lossi <- function(xv, gv = gk) {
         sum(nl_kernel_apply(array(xv, cs$d), runs, mu, sc, gv, bk, "kept") * w)
       }
       bi <- nl_kernel_norm_backward(x, w, runs, mu, sc, gk, "kept", FALSE)
-      expect_lt(rel_err(bi$dx, ref_fd_grad(lossi, as.vector(x))), 1e-6, label = info)
-      expect_lt(rel_err(bi$dgamma, ref_fd_grad(function(v) lossi(x, v), gk)), 1e-6, label = info)
+      expect_lt(rel_err(bi$dx, numeric_gradient(lossi, as.vector(x))), 1e-6, label = info)
+      expect_lt(rel_err(bi$dgamma, numeric_gradient(function(v) lossi(x, v), gk)), 1e-6, label = info)
     })
   }
 })

@@ -516,14 +516,14 @@ bn_check_grads <- function(layer, x, training, tol = 1e-6) {
   w <- array(rnorm(length(x)), dim(x))
   bwd <- nl_layer_backward(layer, fwd$cache, w)
   expect_identical(dim(bwd$dx), dim(x))
-  num_dx <- bn_num_grad(bn_loss_fn(layer, x, w, training, "x"), as.vector(x))
+  num_dx <- numeric_gradient(bn_loss_fn(layer, x, w, training, "x"), as.vector(x))
   expect_equal(as.vector(bwd$dx), num_dx, tolerance = tol)
   for (nm in c("gamma", "beta")) {
     if (is.null(st$weights[[nm]])) {
       expect_null(bwd$grads[[nm]])
       next
     }
-    num <- bn_num_grad(bn_loss_fn(layer, x, w, training, nm), st$weights[[nm]])
+    num <- numeric_gradient(bn_loss_fn(layer, x, w, training, nm), st$weights[[nm]])
     expect_equal(bwd$grads[[nm]], num, tolerance = tol, label = nm)
   }
   invisible(bwd)
@@ -581,7 +581,7 @@ test_that("backward with renorm treats r and d as constants", {
     bwd <- nl_layer_backward(bn, fwd$cache, w)
     # gamma and beta do not enter r or d: finite differences are exact
     for (nm in c("gamma", "beta")) {
-      num <- bn_num_grad(bn_loss_fn(bn, x, w, TRUE, nm), saved[[nm]])
+      num <- numeric_gradient(bn_loss_fn(bn, x, w, TRUE, nm), saved[[nm]])
       expect_equal(bwd$grads[[nm]], num, tolerance = 1e-6, label = nm)
     }
     # dx: with r and d frozen, y is batch norm with gamma' = r gamma, beta' = d gamma + beta
@@ -591,7 +591,7 @@ test_that("backward with renorm treats r and d as constants", {
       xx <- matrix(v, 5)
       sum(bn_ref_train(xx, 2, r * saved$gamma, d * saved$gamma + saved$beta) * w)
     }
-    expect_equal(as.vector(bwd$dx), bn_num_grad(f, as.vector(x)), tolerance = 1e-6)
+    expect_equal(as.vector(bwd$dx), numeric_gradient(f, as.vector(x)), tolerance = 1e-6)
     if (!is.null(clip)) {
       expect_true(all(r >= 0.8 & r <= 1.5))
       expect_true(all(abs(d) <= 0.3))

@@ -1,17 +1,5 @@
 w <- matrix(c(1, 3, -2, -0.5), 2) # Keras [[1, -2], [3, -0.5]]
 
-# Central finite differences, independent of the package's helper.
-fd_gradient <- function(f, w, h = 1e-6) {
-  g <- w
-  for (i in seq_along(w)) {
-    up <- w
-    dn <- w
-    up[i] <- w[i] + h
-    dn[i] <- w[i] - h
-    g[i] <- (f(up) - f(dn)) / (2 * h)
-  }
-  g
-}
 
 test_that("constructors store class names, configs and defaults", {
   expect_identical(regularizer_l1()$config, list(l1 = 0.01))
@@ -118,7 +106,7 @@ test_that("l1 and l2 gradients agree with finite differences", {
                    regularizer_l1_l2(0.2, 0.4))) {
     expect_equal(
       nl_regularizer_gradient(reg, x),
-      fd_gradient(function(v) nl_regularizer_penalty(reg, v), x),
+      numeric_gradient(function(v) nl_regularizer_penalty(reg, v), x),
       tolerance = 1e-6
     )
   }
@@ -162,7 +150,7 @@ test_that("orthogonal gradient agrees with finite differences", {
     x <- matrix(rnorm(15), 5, 3)
     expect_equal(
       nl_regularizer_gradient(reg, x),
-      fd_gradient(function(v) nl_regularizer_penalty(reg, v), x),
+      numeric_gradient(function(v) nl_regularizer_penalty(reg, v), x),
       tolerance = 1e-6
     )
   }
