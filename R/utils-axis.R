@@ -44,7 +44,7 @@ nl_resolve_axes <- function(axis, rank, arg = "axis", sort = TRUE,
   pos <- ifelse(axis < 0L, rank + axis + 1L, axis)
   if (anyDuplicated(pos)) {
     nl_abort(c("{.arg {arg}} names the same axis twice.",
-               x = "You supplied {.arg {arg}} = {.val {axis}}, which refers to axes {.val {pos}}.",
+               x = "You supplied {.arg {arg}} = {.val {axis}}; for an input of rank {rank} these are axes {.val {pos}}.",
                i = "Give each axis once."),
              "axis", call = call)
   }
