@@ -17,8 +17,14 @@
 #ifdef _OPENMP
 #define NL_PRAGMA_(x) _Pragma(#x)
 #define NL_PARALLEL_FOR NL_PRAGMA_(omp parallel for num_threads(nthr) schedule(static))
+// element-wise loops only (no reductions): vectorizing them does not change
+// any result
+#define NL_SIMD NL_PRAGMA_(omp simd)
+#define NL_SIMD_SUM2(a, b) NL_PRAGMA_(omp simd reduction(+ : a, b))
 #else
-#define NL_PARALLEL_FOR
+#define NL_SIMD
+#define NL_SIMD_SUM2(a, b)
+#define NL_PARALLEL_FOR (void) nthr;
 #endif
 
 namespace normlayers {
@@ -119,12 +125,35 @@ struct NormArgs {
 
 // ---- PATH_ROWS ------------------------------------------------------------
 
+// Ask the cache to fetch `rows` contiguous doubles at p (the column of the
+// next block) while the current block is processed from cache.
+inline void prefetch_rows(const double* p, idx_t rows) {
+#if defined(__GNUC__)
+  if (!p) return;
+  for (idx_t ii = 0; ii < rows; ii += 8) __builtin_prefetch(p + ii, 0, 3);
+#else
+  (void) p;
+  (void) rows;
+#endif
+}
+
+// Offset and row count of PATH_ROWS block `it` (blocks of B rows, nb per slab)
+inline void rows_item(const Plan& p, idx_t B, idx_t nb, idx_t it, idx_t& off,
+                      idx_t& k0, idx_t& rows) {
+  const idx_t l = it / nb;
+  const idx_t i0 = (it - l * nb) * B;
+  rows = (p.a - i0 < B) ? p.a - i0 : B;
+  off = i0 + p.a * p.b * l;
+  k0 = i0 + p.a * l;
+}
+
 // Row statistics of a block: rows x cols at x0 (element (ii, j) at
 // x0[ii + stride * j]).
 template <bool NA>
 inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
                              idx_t cols, double* S, double* C, double* M,
-                             double* V) {
+                             double* V, const double* next, idx_t next_rows) {
+  NL_SIMD
   for (idx_t ii = 0; ii < rows; ++ii) {
     S[ii] = 0;
     C[ii] = 0;
@@ -132,8 +161,10 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
   for (idx_t j = 0; j < cols; ++j) {
     const double* col = x0 + stride * j;
     if (!NA) {
+      NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) S[ii] += col[ii];
     } else {
+      NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) {
         const double v = col[ii];
         const bool ok = !std::isnan(v);
@@ -143,8 +174,10 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
     }
   }
   if (!NA) {
+    NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) C[ii] = static_cast<double>(cols);
   }
+  NL_SIMD
   for (idx_t ii = 0; ii < rows; ++ii) {
     M[ii] = S[ii] / C[ii];
     S[ii] = 0;  // reused: sum of deviations
@@ -152,6 +185,8 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
   }
   for (idx_t j = 0; j < cols; ++j) {
     const double* col = x0 + stride * j;
+    if (next) prefetch_rows(next + stride * j, next_rows);
+    NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) {
       const double v = col[ii];
       const double e = (NA && std::isnan(v)) ? 0.0 : v - M[ii];
@@ -159,6 +194,7 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
       V[ii] += e * e;
     }
   }
+  NL_SIMD
   for (idx_t ii = 0; ii < rows; ++ii) V[ii] = finish_var(C[ii], S[ii], V[ii]);
 }
 
@@ -168,15 +204,19 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
 inline void rows_block_out_red(const double* x0, double* y0, idx_t stride,
                                idx_t rows, idx_t cols, const double* cen,
                                const double* sc, const double* gamma,
-                               const double* beta) {
+                               const double* beta, const double* next = nullptr,
+                               idx_t next_rows = 0) {
   for (idx_t j = 0; j < cols; ++j) {
     const double* xc = x0 + stride * j;
+    if (next) prefetch_rows(next + stride * j, next_rows);
     double* yc = y0 + stride * j;
     const double gj = gamma ? gamma[j] : 1.0;
     const double bj = beta ? beta[j] : 0.0;
     if (cen) {
+      NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = (xc[ii] - cen[ii]) * (sc[ii] * gj) + bj;
     } else {
+      NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = xc[ii] * (sc[ii] * gj) + bj;
     }
   }
@@ -184,13 +224,18 @@ inline void rows_block_out_red(const double* x0, double* y0, idx_t stride,
 
 inline void rows_block_out_kept(const double* x0, double* y0, idx_t stride,
                                 idx_t rows, idx_t cols, const double* cen,
-                                const double* mult, const double* shift) {
+                                const double* mult, const double* shift,
+                                const double* next = nullptr,
+                                idx_t next_rows = 0) {
   for (idx_t j = 0; j < cols; ++j) {
     const double* xc = x0 + stride * j;
+    if (next) prefetch_rows(next + stride * j, next_rows);
     double* yc = y0 + stride * j;
     if (cen) {
+      NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = (xc[ii] - cen[ii]) * mult[ii] + shift[ii];
     } else {
+      NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = xc[ii] * mult[ii] + shift[ii];
     }
   }
@@ -205,12 +250,12 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
   NL_PARALLEL_FOR
   for (idx_t it = 0; it < items; ++it) {
     double S[MAX_BLOCK], C[MAX_BLOCK], M[MAX_BLOCK], V[MAX_BLOCK];
-    const idx_t l = it / nb;
-    const idx_t i0 = (it - l * nb) * B;
-    const idx_t rows = (a - i0 < B) ? a - i0 : B;
-    const idx_t off = i0 + a * b * l;
-    const idx_t k0 = i0 + a * l;
-    rows_block_stats<NA>(A.x + off, a, rows, b, S, C, M, V);
+    idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
+    rows_item(p, B, nb, it, off, k0, rows);
+    if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
+    rows_block_stats<NA>(A.x + off, a, rows, b, S, C, M, V,
+                         nrows ? A.x + noff : nullptr, nrows);
+    NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) {
       A.mean[k0 + ii] = M[ii];
       if (A.var) A.var[k0 + ii] = V[ii];
@@ -222,6 +267,7 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
       if (!A.param_kept) {
         rows_block_out_red(A.x + off, A.y + off, a, rows, b, M, S, A.gamma, A.beta);
       } else {
+        NL_SIMD
         for (idx_t ii = 0; ii < rows; ++ii) {
           C[ii] = S[ii] * (A.gamma ? A.gamma[k0 + ii] : 1.0);
           V[ii] = A.beta ? A.beta[k0 + ii] : 0.0;
@@ -287,6 +333,7 @@ inline void cols_chunk_out(const Plan& p, const double* x, double* y, idx_t j,
     for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
       const double* xp = x + off;
       double* yp = y + off;
+      NL_SIMD
       for (idx_t i = 0; i < len; ++i) yp[i] = (xp[i] - cen) * mult + sh;
     });
   } else {
@@ -295,6 +342,7 @@ inline void cols_chunk_out(const Plan& p, const double* x, double* y, idx_t j,
       double* yp = y + off;
       const double* gp = gamma ? gamma + r : nullptr;
       const double* bp = beta ? beta + r : nullptr;
+      NL_SIMD
       for (idx_t i = 0; i < len; ++i) {
         yp[i] = (xp[i] - cen) * (sc * (gp ? gp[i] : 1.0)) + (bp ? bp[i] : 0.0);
       }
@@ -302,22 +350,27 @@ inline void cols_chunk_out(const Plan& p, const double* x, double* y, idx_t j,
   }
 }
 
+// Column-at-a-time processing keeps a column in the last-level cache between
+// its statistics and its output; it needs at least one column per thread.
+inline bool cols_fused(const Plan& p, int nthr) {
+  return p.b >= nthr && p.R * static_cast<idx_t>(nthr) <= (idx_t(3) << 20);
+}
+
 template <bool NA>
 inline void normalize_cols(const Plan& p, const NormArgs& A, int nthr) {
   const idx_t K = p.b, R = p.R;
   const idx_t nq = (R + COLS_CHUNK - 1) / COLS_CHUNK;
   const idx_t items = K * nq;
-  std::vector<double> cs(items), cc(items), cm(items);
-  NL_PARALLEL_FOR
-  for (idx_t it = 0; it < items; ++it) {
+  std::vector<double> cs(items), cc(items), cm(items), rs(K);
+  // statistics of chunk `it`, merge of column j, output of chunk `it`; the
+  // arithmetic is the same whichever schedule below runs it
+  auto chunk_stats = [&](idx_t it) {
     const idx_t j = it / nq;
-    const idx_t q = it - j * nq;
-    const idx_t r0 = q * COLS_CHUNK;
+    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
     const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
     cols_chunk_stats<NA>(p, A.x, j, r0, r1, cs[it], cc[it], cm[it]);
-  }
-  std::vector<double> rs(K);
-  for (idx_t j = 0; j < K; ++j) {
+  };
+  auto column_finish = [&](idx_t j) {
     double mean, var, cnt;
     cols_merge(&cs[j * nq], &cc[j * nq], &cm[j * nq], nq, mean, var, cnt);
     A.mean[j] = mean;
@@ -325,17 +378,29 @@ inline void normalize_cols(const Plan& p, const NormArgs& A, int nthr) {
     if (A.count) A.count[j] = cnt;
     rs[j] = 1.0 / std::sqrt(var + A.eps);
     if (A.rstd) A.rstd[j] = rs[j];
+  };
+  auto chunk_out = [&](idx_t it) {
+    const idx_t j = it / nq;
+    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
+    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    cols_chunk_out(p, A.x, A.y, j, r0, r1, A.mean[j], rs[j], A.gamma, A.beta,
+                   A.param_kept);
+  };
+  if (A.y && cols_fused(p, nthr)) {
+    NL_PARALLEL_FOR
+    for (idx_t j = 0; j < K; ++j) {
+      for (idx_t q = 0; q < nq; ++q) chunk_stats(j * nq + q);
+      column_finish(j);
+      for (idx_t q = 0; q < nq; ++q) chunk_out(j * nq + q);
+    }
+    return;
   }
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) chunk_stats(it);
+  for (idx_t j = 0; j < K; ++j) column_finish(j);
   if (A.y) {
     NL_PARALLEL_FOR
-    for (idx_t it = 0; it < items; ++it) {
-      const idx_t j = it / nq;
-      const idx_t q = it - j * nq;
-      const idx_t r0 = q * COLS_CHUNK;
-      const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
-      cols_chunk_out(p, A.x, A.y, j, r0, r1, A.mean[j], rs[j], A.gamma, A.beta,
-                     A.param_kept);
-    }
+    for (idx_t it = 0; it < items; ++it) chunk_out(it);
   }
 }
 
@@ -506,20 +571,21 @@ inline void apply(const Plan& p, const double* x, const double* center,
     NL_PARALLEL_FOR
     for (idx_t it = 0; it < items; ++it) {
       double Mu[MAX_BLOCK], Sh[MAX_BLOCK];
-      const idx_t l = it / nb;
-      const idx_t i0 = (it - l * nb) * B;
-      const idx_t rows = (a - i0 < B) ? a - i0 : B;
-      const idx_t off = i0 + a * b * l;
-      const idx_t k0 = i0 + a * l;
+      idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
+      rows_item(p, B, nb, it, off, k0, rows);
+      if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
+      const double* nx = nrows ? x + noff : nullptr;
       const double* cen = center ? center + k0 : nullptr;
       if (!param_kept) {
-        rows_block_out_red(x + off, y + off, a, rows, b, cen, scale + k0, gamma, beta);
+        rows_block_out_red(x + off, y + off, a, rows, b, cen, scale + k0, gamma, beta,
+                           nx, nrows);
       } else {
+        NL_SIMD
         for (idx_t ii = 0; ii < rows; ++ii) {
           Mu[ii] = scale[k0 + ii] * (gamma ? gamma[k0 + ii] : 1.0);
           Sh[ii] = beta ? beta[k0 + ii] : 0.0;
         }
-        rows_block_out_kept(x + off, y + off, a, rows, b, cen, Mu, Sh);
+        rows_block_out_kept(x + off, y + off, a, rows, b, cen, Mu, Sh, nx, nrows);
       }
     }
   } else if (p.kind == PATH_COLS) {
@@ -593,11 +659,10 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
   for (idx_t it = 0; it < items; ++it) {
     double M[MAX_BLOCK], Rs[MAX_BLOCK], G[MAX_BLOCK], Sg[MAX_BLOCK], Sgx[MAX_BLOCK],
         Dg[MAX_BLOCK], Db[MAX_BLOCK];
-    const idx_t l = it / nb;
-    const idx_t i0 = (it - l * nb) * B;
-    const idx_t rows = (a - i0 < B) ? a - i0 : B;
-    const idx_t off = i0 + a * b * l;
-    const idx_t k0 = i0 + a * l;
+    idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
+    rows_item(p, B, nb, it, off, k0, rows);
+    if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
+    NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) {
       M[ii] = A.mean[k0 + ii];
       Rs[ii] = A.rstd[k0 + ii];
@@ -614,6 +679,9 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
       if (!A.param_kept) {
         const double gj = A.gamma ? A.gamma[j] : 1.0;
         double pg = 0, pb = 0;
+        // The order of this reduction is fixed by the compiled code and the
+        // (shape-determined) block, never by the thread count.
+        NL_SIMD_SUM2(pg, pb)
         for (idx_t ii = 0; ii < rows; ++ii) {
           const double xh = (xc[ii] - M[ii]) * Rs[ii];
           const double d = dc[ii];
@@ -626,6 +694,7 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
         part[(static_cast<std::size_t>(it) * 2) * b + j] = pg;
         part[(static_cast<std::size_t>(it) * 2 + 1) * b + j] = pb;
       } else {
+        NL_SIMD
         for (idx_t ii = 0; ii < rows; ++ii) {
           const double xh = (xc[ii] - M[ii]) * Rs[ii];
           const double d = dc[ii];
@@ -638,11 +707,13 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
       }
     }
     if (A.param_kept) {
+      NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) {
         A.dgamma[k0 + ii] = Dg[ii];
         A.dbeta[k0 + ii] = Db[ii];
       }
     }
+    NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) {
       Sg[ii] *= invR;
       Sgx[ii] *= invR;
@@ -652,14 +723,20 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
       const double* xc = A.x + off + a * j;
       const double* dc = A.dy + off + a * j;
       double* oc = A.dx + off + a * j;
+      if (nrows) {
+        prefetch_rows(A.x + noff + a * j, nrows);
+        prefetch_rows(A.dy + noff + a * j, nrows);
+      }
       const double gj = (!A.param_kept && A.gamma) ? A.gamma[j] : 1.0;
       if (A.batch) {
+        NL_SIMD
         for (idx_t ii = 0; ii < rows; ++ii) {
           const double xh = (xc[ii] - M[ii]) * Rs[ii];
           const double g = dc[ii] * (gj * G[ii]);
           oc[ii] = Rs[ii] * (g - Sg[ii] - xh * Sgx[ii]);
         }
       } else {
+        NL_SIMD
         for (idx_t ii = 0; ii < rows; ++ii) {
           oc[ii] = dc[ii] * (gj * G[ii]) * Rs[ii];
         }
@@ -687,15 +764,13 @@ inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
   const idx_t K = p.b, R = p.R;
   const idx_t nq = (R + COLS_CHUNK - 1) / COLS_CHUNK;
   const idx_t items = K * nq;
-  std::vector<double> pdg(items), pdb(items);
-  NL_PARALLEL_FOR
-  for (idx_t it = 0; it < items; ++it) {
+  std::vector<double> pdg(items), pdb(items), mg(K), mgx(K);
+  auto chunk_sums = [&](idx_t it) {
     const idx_t j = it / nq;
-    const idx_t q = it - j * nq;
-    const idx_t r0 = q * COLS_CHUNK;
+    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
     const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
     const double m = A.mean[j], rs = A.rstd[j];
-    double sg0 = 0, sg1 = 0, sb0 = 0, sb1 = 0;
+    double sg = 0, sb = 0;
     for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
       const double* xp = A.x + off;
       const double* dp = A.dy + off;
@@ -712,14 +787,13 @@ inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
         g0 += dp[i] * ((xp[i] - m) * rs);
         b0 += dp[i];
       }
-      sg0 += g0 + g1;
-      sb0 += b0 + b1;
+      sg += g0 + g1;
+      sb += b0 + b1;
     });
-    pdg[it] = sg0 + sg1;
-    pdb[it] = sb0 + sb1;
-  }
-  std::vector<double> mg(K), mgx(K);
-  for (idx_t j = 0; j < K; ++j) {
+    pdg[it] = sg;
+    pdb[it] = sb;
+  };
+  auto column_finish = [&](idx_t j) {
     double dg = 0, db = 0;
     for (idx_t q = 0; q < nq; ++q) {
       dg += pdg[j * nq + q];
@@ -730,12 +804,10 @@ inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
     const double gam = A.gamma ? A.gamma[j] : 1.0;
     mg[j] = gam * db / static_cast<double>(R);
     mgx[j] = gam * dg / static_cast<double>(R);
-  }
-  NL_PARALLEL_FOR
-  for (idx_t it = 0; it < items; ++it) {
+  };
+  auto chunk_out = [&](idx_t it) {
     const idx_t j = it / nq;
-    const idx_t q = it - j * nq;
-    const idx_t r0 = q * COLS_CHUNK;
+    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
     const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
     const double m = A.mean[j], rs = A.rstd[j];
     const double gam = A.gamma ? A.gamma[j] : 1.0;
@@ -746,15 +818,31 @@ inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
       const double* dp = A.dy + off;
       double* op = A.dx + off;
       if (batch) {
+        NL_SIMD
         for (idx_t i = 0; i < len; ++i) {
           const double xh = (xp[i] - m) * rs;
           op[i] = rs * (dp[i] * gam - a1 - xh * a2);
         }
       } else {
+        NL_SIMD
         for (idx_t i = 0; i < len; ++i) op[i] = dp[i] * gam * rs;
       }
     });
+  };
+  if (A.batch && p.b >= nthr && p.R * static_cast<idx_t>(nthr) <= (idx_t(3) << 19)) {
+    NL_PARALLEL_FOR
+    for (idx_t j = 0; j < K; ++j) {
+      for (idx_t q = 0; q < nq; ++q) chunk_sums(j * nq + q);
+      column_finish(j);
+      for (idx_t q = 0; q < nq; ++q) chunk_out(j * nq + q);
+    }
+    return;
   }
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) chunk_sums(it);
+  for (idx_t j = 0; j < K; ++j) column_finish(j);
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) chunk_out(it);
 }
 
 inline void backward_general(const Plan& p, const BackArgs& A, int nthr) {

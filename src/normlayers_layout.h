@@ -210,10 +210,13 @@ inline void for_each_piece(const Plan& p, idx_t j, idx_t r0, idx_t r1, F&& f) {
 
 // Fixed work partitions (independent of the thread count).
 
+#ifndef NL_ROWS_TARGET
+#define NL_ROWS_TARGET 16384
+#endif
 // PATH_ROWS: rows per block so that a block of rows x b columns is a few
 // hundred kilobytes at most.
 inline idx_t rows_block(const Plan& p) {
-  const idx_t target = 16384;  // elements per block
+  const idx_t target = NL_ROWS_TARGET;  // elements per block
   idx_t B = target / (p.b > 0 ? p.b : 1);
   if (B < 16) B = 16;
   if (B > 1024) B = 1024;
