@@ -7,6 +7,18 @@
 #
 # Prints medians and ratios and writes bench/results.md with the machine it ran on.
 
+# glibc adapts its mmap threshold to past frees, so an allocation of up to 32 MB
+# is sometimes fresh memory (page faults) and sometimes recycled heap. Fix the
+# threshold so that every large allocation, the yardstick's and the kernels'
+# alike, costs the same: re-launch this script once with it set.
+if (Sys.getenv("NORMLAYERS_BENCH_CHILD") == "") {
+  script <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])
+  status <- system2(file.path(R.home("bin"), "Rscript"),
+                    c(shQuote(script), commandArgs(trailingOnly = TRUE)),
+                    env = c("NORMLAYERS_BENCH_CHILD=1", "MALLOC_MMAP_THRESHOLD_=1048576"))
+  quit(save = "no", status = status)
+}
+
 suppressPackageStartupMessages({
   library(normlayers)
   library(bench)
@@ -28,6 +40,23 @@ time_median <- function(expr_fn) {
   bm <- bench::mark(expr_fn(), iterations = iters, check = FALSE, filter_gc = FALSE,
                     memory = TRUE)
   list(median = as.numeric(bm$median[[1]]), mem = as.numeric(bm$mem_alloc[[1]]))
+}
+
+# Times an operation beside its yardstick and competitors in ONE bench::mark()
+# call, so that all of them see the same state of the machine.
+time_group <- function(x, nl, base = NULL, ms = NULL) {
+  fns <- list(yard = function() x + 0.5, nl = nl)
+  if (!is.null(base)) fns$base <- base
+  if (!is.null(ms)) fns$ms <- ms
+  exprs <- lapply(names(fns), function(nm) call(nm))
+  env <- list2env(fns, parent = environment())
+  bm <- bench::mark(exprs = exprs, env = env, iterations = iters, check = FALSE,
+                    filter_gc = FALSE, memory = TRUE)
+  med <- stats::setNames(as.numeric(bm$median), names(fns))
+  mem <- stats::setNames(as.numeric(bm$mem_alloc), names(fns))
+  list(yard = med[["yard"]], nl = med[["nl"]], nl_mem = mem[["nl"]],
+       base = if (is.null(base)) NA else med[["base"]],
+       ms = if (is.null(ms)) NA else med[["ms"]])
 }
 
 fmt_s <- function(s) sprintf("%.1f ms", s * 1000)
@@ -104,73 +133,67 @@ run_shape <- function(label, x) {
   g <- rnorm(C)
   b <- rnorm(C)
   mat <- length(d) == 2
-  yard <- time_median(function() x + 0.5)
   rows <- list()
-  add <- function(op, nl, base = NULL, ms = NULL) {
-    r <- list(shape = label, op = op, yard = yard$median, nl = nl$median, nl_mem = nl$mem,
-              base = if (is.null(base)) NA else base$median,
-              ms = if (is.null(ms)) NA else ms$median)
+  add <- function(op, nl, base = NULL, ms = NULL, data = x) {
+    g <- time_group(data, nl, if (mat) base, if (mat) ms)
+    r <- c(list(shape = label, op = op), g)
     rows[[length(rows) + 1]] <<- r
-    cat(sprintf("%-14s %-28s nl %9s  (%5.2fx yardstick)  base %9s (%6.1fx slower)  matrixStats %9s (%6.1fx slower)  alloc %s\n",
-                label, op, fmt_s(r$nl), r$nl / r$yard,
+    cat(sprintf("%-14s %-36s nl %9s (%5.2fx yardstick %s)  base R %9s (%5.1fx)  matrixStats %9s (%5.1fx)  alloc %s\n",
+                label, op, fmt_s(r$nl), r$nl / r$yard, fmt_s(r$yard),
                 if (is.na(r$base)) "-" else fmt_s(r$base), r$base / r$nl,
                 if (is.na(r$ms)) "-" else fmt_s(r$ms), r$ms / r$nl, fmt_b(r$nl_mem)))
   }
 
   # LayerNormalization forward, last axis
-  add("layer_norm forward (axis -1)", time_median(function() op_layer_normalization(x, axis = -1, epsilon = eps)),
-      if (mat) time_median(function() base_ln_last(x)), if (mat) time_median(function() ms_ln_last(x)))
+  add("layer_norm forward (axis -1)", function() op_layer_normalization(x, axis = -1, epsilon = eps),
+      function() base_ln_last(x), function() ms_ln_last(x))
 
   # LayerNormalization forward, axis 2 of a rank-3 view of the same data
   x3 <- x
   dim(x3) <- if (mat) c(d[1] / 4, 4, d[2]) else c(d[1], d[2], prod(d[-(1:2)]))
   add("layer_norm forward (axis 2, rank 3)",
-      time_median(function() op_layer_normalization(x3, axis = 2, epsilon = eps)))
+      function() op_layer_normalization(x3, axis = 2, epsilon = eps), data = x3)
 
   # LayerNormalization backward, last axis
   runs_ln <- nl_runs(d, length(d))
   fw <- nl_kernel_layer_norm(x, runs_ln, NULL, NULL, eps)
   dy <- x * 0.5 + 1
   add("layer_norm backward (axis -1)",
-      time_median(function() nl_kernel_norm_backward(x, dy, runs_ln, fw$mean, fw$rstd, NULL,
-                                                     param_on = "reduced", batch_stats = TRUE)),
-      if (mat) time_median(function() base_ln_backward(x, dy)),
-      if (mat) time_median(function() ms_ln_backward(x, dy)))
+      function() nl_kernel_norm_backward(x, dy, runs_ln, fw$mean, fw$rstd, NULL,
+                                         param_on = "reduced", batch_stats = TRUE),
+      function() base_ln_backward(x, dy), function() ms_ln_backward(x, dy))
   rm(fw, dy)
 
   # BatchNormalization inference and training (channels last)
   add("batch_norm inference",
-      time_median(function() op_batch_normalization(x, m, v, axis = -1, offset = b, scale = g, epsilon = eps)),
-      if (mat) time_median(function() base_bn_infer(x, m, v, g, b)),
-      if (mat) time_median(function() ms_bn_infer(x, m, v, g, b)))
+      function() op_batch_normalization(x, m, v, axis = -1, offset = b, scale = g, epsilon = eps),
+      function() base_bn_infer(x, m, v, g, b), function() ms_bn_infer(x, m, v, g, b))
   runs_bn <- nl_runs(d, seq_len(length(d) - 1))
   add("batch_norm training",
-      time_median(function() nl_kernel_batch_norm_train(x, runs_bn, g, b, eps)),
-      if (mat) time_median(function() base_bn_train(x)),
-      if (mat) time_median(function() ms_bn_train(x)))
+      function() nl_kernel_batch_norm_train(x, runs_bn, g, b, eps),
+      function() base_bn_train(x), function() ms_bn_train(x))
 
   # Normalization (preprocessing): apply and adapt()
   norm <- layer_normalization(mean = m, variance = v)
   s <- pmax(sqrt(v), 1e-7)
-  add("normalization apply", time_median(function() norm(x)),
-      if (mat) time_median(function() base_norm_apply(x, m, s)),
-      if (mat) time_median(function() ms_norm_apply(x, m, s)))
+  add("normalization apply", function() norm(x),
+      function() base_norm_apply(x, m, s), function() ms_norm_apply(x, m, s))
   ad <- layer_normalization()
-  add("normalization adapt()", time_median(function() adapt(ad, x)),
-      if (mat) time_median(function() base_adapt(x)),
-      if (mat) time_median(function() ms_adapt(x)))
+  add("normalization adapt()", function() adapt(ad, x),
+      function() base_adapt(x), function() ms_adapt(x))
   rows
 }
 
 # ---- thread scaling and linearity ---------------------------------------------
 
 linearity <- function() {
-  sizes <- if (quick) c(1e4, 1e5, 1e6) else c(1e4, 1e5, 1e6, 1e7, 1e8)
+  sizes <- if (quick) c(6.4e3, 6.4e4, 6.4e5) else c(6.4e3, 6.4e4, 6.4e5, 6.4e6, 6.4e7)
   out <- list()
   for (n in sizes) {
-    x <- matrix(rnorm(n), ncol = 64)
-    t_ln <- time_median(function() op_layer_normalization(x, epsilon = eps))$median
-    t_y <- time_median(function() x + 0.5)$median
+    x <- matrix(rnorm(n), nrow = n / 64, ncol = 64)
+    g <- time_group(x, function() op_layer_normalization(x, epsilon = eps))
+    t_ln <- g$nl
+    t_y <- g$yard
     out[[length(out) + 1]] <- data.frame(elements = n, layer_norm_s = t_ln,
                                          ns_per_element = t_ln / n * 1e9,
                                          yardstick_s = t_y, ratio = t_ln / t_y)
@@ -190,6 +213,7 @@ machine <- c(
     l <- grep("model name", readLines("/proc/cpuinfo"), value = TRUE)
     paste0(trimws(sub(".*:", "", l[1])), " (", length(l), " logical cores)")
   }, error = function(e) "unknown")),
+  "- glibc mmap threshold fixed at 1 MiB (MALLOC_MMAP_THRESHOLD_) so allocations cost the same in every run",
   sprintf("- memory: %s", tryCatch(trimws(sub("MemTotal:", "", grep("MemTotal", readLines("/proc/meminfo"), value = TRUE))),
                                    error = function(e) "unknown"))
 )
@@ -222,12 +246,15 @@ threads <- NULL
 if (nl_threads() > 1) {
   x <- matrix(rnorm(prod(shapes[[1]])), shapes[[1]][1])
   old <- nl_threads()
-  nl_set_threads(1)
-  t1 <- time_median(function() op_layer_normalization(x, epsilon = eps))$median
-  nl_set_threads(old)
-  tn <- time_median(function() op_layer_normalization(x, epsilon = eps))$median
-  threads <- sprintf("LayerNormalization forward on %s: 1 thread %s, %d threads %s", names(shapes)[1],
-                     fmt_s(t1), old, fmt_s(tn))
+  t1 <- tn <- numeric()
+  for (round in 1:3) {   # interleaved, so that drift hits both counts alike
+    nl_set_threads(1)
+    t1 <- c(t1, time_median(function() op_layer_normalization(x, epsilon = eps))$median)
+    nl_set_threads(old)
+    tn <- c(tn, time_median(function() op_layer_normalization(x, epsilon = eps))$median)
+  }
+  threads <- sprintf("LayerNormalization forward on %s: 1 thread %s, %d threads %s (medians of 3 interleaved rounds)",
+                     names(shapes)[1], fmt_s(stats::median(t1)), old, fmt_s(stats::median(tn)))
   cat(threads, "\n")
   rm(x)
 }
@@ -256,7 +283,7 @@ md <- c("# normlayers benchmark results", "",
         if (!is.null(threads)) c(threads, "") else NULL,
         "## Linearity (LayerNormalization forward, 64 columns)", "",
         "| elements | seconds | ns per element | yardstick seconds | ratio |", "|---|---|---|---|---|",
-        sprintf("| %.0e | %.4f | %.2f | %.4f | %.2f |", lin$elements, lin$layer_norm_s, lin$ns_per_element,
+        sprintf("| %.1e | %.4f | %.2f | %.4f | %.2f |", lin$elements, lin$layer_norm_s, lin$ns_per_element,
                 lin$yardstick_s, lin$ratio))
 writeLines(md, out_file)
 cat("\nWrote", out_file, "\n")

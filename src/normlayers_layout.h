@@ -210,6 +210,9 @@ inline void for_each_piece(const Plan& p, idx_t j, idx_t r0, idx_t r1, F&& f) {
 
 // Fixed work partitions (independent of the thread count).
 
+#ifndef NL_ROWS_MIN
+#define NL_ROWS_MIN 64  // rows per block at least: wide matrices touch fewer pages per element
+#endif
 #ifndef NL_ROWS_TARGET
 #define NL_ROWS_TARGET 16384
 #endif
@@ -218,7 +221,7 @@ inline void for_each_piece(const Plan& p, idx_t j, idx_t r0, idx_t r1, F&& f) {
 inline idx_t rows_block(const Plan& p) {
   const idx_t target = NL_ROWS_TARGET;  // elements per block
   idx_t B = target / (p.b > 0 ? p.b : 1);
-  if (B < 16) B = 16;
+  if (B < NL_ROWS_MIN) B = NL_ROWS_MIN;
   if (B > 1024) B = 1024;
   B = (B / 8) * 8;
   if (B > p.a) B = p.a;
