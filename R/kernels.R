@@ -15,14 +15,24 @@ nl_runs <- function(dim, reduced_axes) {
   keep <- dim != 1
   dim <- dim[keep]
   red <- red[keep]
-  if (length(dim) == 0L) {
+  n <- length(dim)
+  if (n == 0L) {
     return(list(sizes = double(), reduced = logical()))
   }
-  grp <- cumsum(c(TRUE, red[-1L] != red[-length(red)]))
-  list(
-    sizes = as.double(vapply(split(dim, grp), prod, numeric(1), USE.NAMES = FALSE)),
-    reduced = red[!duplicated(grp)]
-  )
+  # a plain loop: the rank is small and this runs on every kernel call
+  sizes <- dim[1L]
+  status <- red[1L]
+  k <- 1L
+  for (i in seq_len(n)[-1L]) {
+    if (red[i] == status[k]) {
+      sizes[k] <- sizes[k] * dim[i]
+    } else {
+      k <- k + 1L
+      sizes[k] <- dim[i]
+      status[k] <- red[i]
+    }
+  }
+  list(sizes = sizes, reduced = status)
 }
 
 # TRUE forces the general (odometer) path; used by the tests.

@@ -22,7 +22,8 @@
 #' nl_set_threads(old)
 #' @export
 nl_threads <- function() {
-  procs <- cpp_omp_procs()
+  procs <- .nl_thread_cache$procs
+  if (is.null(procs)) procs <- .nl_thread_cache$procs <- cpp_omp_procs()
   if (procs < 1L) return(1L)
   n <- nl_threads_value(getOption("normlayers.threads"))
   if (is.na(n)) n <- nl_threads_value(Sys.getenv("NORMLAYERS_THREADS", ""))
@@ -53,8 +54,14 @@ nl_set_threads <- function(n = NULL) {
 
 # A positive whole number from an option or environment variable, else NA.
 nl_threads_value <- function(x) {
-  if (is.null(x) || length(x) != 1L) return(NA_integer_)
+  if (is.null(x) || length(x) != 1L || identical(x, "")) return(NA_integer_)
+  if (is.numeric(x) && !is.na(x) && x >= 1 && x == round(x)) {
+    return(as.integer(min(x, .Machine$integer.max)))
+  }
   v <- suppressWarnings(as.numeric(x))
   if (is.na(v) || !is.finite(v) || v < 1 || v != round(v)) return(NA_integer_)
   as.integer(min(v, .Machine$integer.max))
 }
+
+# The number of OpenMP processors does not change within a session.
+.nl_thread_cache <- new.env(parent = emptyenv())
