@@ -61,14 +61,16 @@ void check_len(const Rcpp::NumericVector& v, idx_t expected, const char* what) {
   }
 }
 
-// A large output is fresh, untouched memory: ask Linux for transparent huge
-// pages on it before the kernel writes, so that it is faulted in 2 MiB at a
-// time instead of 4 KiB. Only the 2 MiB-aligned interior is advised; where the
-// call is unsupported it simply has no effect.
-// NORMLAYERS_HUGE_PAGES=0 in the environment turns this off.
+// A large output is fresh, untouched memory: Linux can be asked for
+// transparent huge pages on it before the kernel writes, so that it is faulted
+// in 2 MiB at a time instead of 4 KiB. Only the 2 MiB-aligned interior is
+// advised; where the call is unsupported it simply has no effect.
+// Opt-in with NORMLAYERS_HUGE_PAGES=1: in steady state it halves the cost of
+// faulting in a large output, but on virtual machines the first calls of a
+// process can be several times slower and timings become erratic.
 bool huge_pages_enabled() {
   const char* v = std::getenv("NORMLAYERS_HUGE_PAGES");
-  return !(v && v[0] == '0');
+  return v && v[0] == '1';
 }
 
 void advise_huge_pages(double* p, std::size_t n) {
