@@ -10,6 +10,12 @@
 #' the environment variable `OMP_THREAD_LIMIT` when that is set, and is 1
 #' when the package was built without OpenMP.
 #'
+#' On Linux, setting the environment variable `NORMLAYERS_HUGE_PAGES=1`
+#' (before the kernels run) makes them ask for transparent huge pages on
+#' large outputs. In a long-running process that repeatedly normalizes large
+#' arrays this can halve the cost of new output memory; on virtual machines
+#' the first calls can be slower, so it is off by default.
+#'
 #' @param n A positive whole number of threads, or `NULL` to go back to the
 #'   default.
 #' @return `nl_threads()` returns the number of threads the kernels will use.

@@ -37,27 +37,38 @@ nl_kernel_batch_norm_train <- get("nl_kernel_batch_norm_train", ns)
 nl_kernel_layer_norm <- get("nl_kernel_layer_norm", ns)
 
 time_median <- function(expr_fn) {
-  bm <- bench::mark(expr_fn(), iterations = iters, check = FALSE, filter_gc = FALSE,
-                    memory = TRUE)
-  list(median = as.numeric(bm$median[[1]]), mem = as.numeric(bm$mem_alloc[[1]]))
+  ts <- vapply(seq_len(iters), function(i) {
+    invisible(gc(verbose = FALSE))
+    t0 <- bench::hires_time()
+    res <- expr_fn()
+    as.numeric(bench::hires_time() - t0)
+  }, numeric(1))
+  list(median = stats::median(ts))
 }
 
-# Times an operation beside its yardstick and competitors in ONE bench::mark()
-# call, so that all of them see the same state of the machine.
+# Times an operation beside its yardstick and competitors, round-robin: in each
+# of `iters` rounds every expression runs once, right after a full gc(), so
+# that none of them pays for another's garbage and all see the same machine.
+# Medians over the rounds; memory allocated by normlayers from bench_memory().
 time_group <- function(x, nl, base = NULL, ms = NULL) {
   fns <- list(yard = function() x + 0.5, nl = nl)
   if (!is.null(base)) fns$base <- base
   if (!is.null(ms)) fns$ms <- ms
-  # two warm-up calls each: the steady state of a process that calls a kernel
-  # repeatedly (the first calls of a process are reported separately below)
-  for (f in fns) for (k in 1:2) invisible(f())
-  exprs <- lapply(names(fns), function(nm) call(nm))
-  env <- list2env(fns, parent = environment())
-  bm <- bench::mark(exprs = exprs, env = env, iterations = iters, check = FALSE,
-                    filter_gc = FALSE, memory = TRUE)
-  med <- stats::setNames(as.numeric(bm$median), names(fns))
-  mem <- stats::setNames(as.numeric(bm$mem_alloc), names(fns))
-  list(yard = med[["yard"]], nl = med[["nl"]], nl_mem = mem[["nl"]],
+  for (f in fns) invisible(f())            # warm-up
+  times <- matrix(NA_real_, iters, length(fns), dimnames = list(NULL, names(fns)))
+  for (i in seq_len(iters)) {
+    for (nm in names(fns)) {
+      invisible(gc(verbose = FALSE))
+      t0 <- bench::hires_time()
+      res <- fns[[nm]]()
+      times[i, nm] <- as.numeric(bench::hires_time() - t0)
+      rm(res)
+    }
+  }
+  invisible(gc(verbose = FALSE))
+  mem <- as.numeric(bench::bench_memory(nl())$mem_alloc)
+  med <- apply(times, 2, stats::median)
+  list(yard = med[["yard"]], nl = med[["nl"]], nl_mem = mem,
        base = if (is.null(base)) NA else med[["base"]],
        ms = if (is.null(ms)) NA else med[["ms"]])
 }
@@ -189,19 +200,23 @@ run_shape <- function(label, x) {
 
 # ---- thread scaling and linearity ---------------------------------------------
 
+# Small arrays: adaptive repetitions with bench::mark() (no gc() per call,
+# which would flush the caches and swamp the timing of a tiny kernel).
 linearity <- function() {
-  sizes <- if (quick) c(6.4e3, 6.4e4, 6.4e5) else c(6.4e3, 6.4e4, 6.4e5, 6.4e6, 6.4e7)
+  sizes <- if (quick) c(1e4, 1e5, 1e6) else c(1e4, 1e5, 1e6, 1e7, 1e8)
   out <- list()
   for (n in sizes) {
-    x <- matrix(rnorm(n), nrow = n / 64, ncol = 64)
-    g <- time_group(x, function() op_layer_normalization(x, epsilon = eps))
-    t_ln <- g$nl
-    t_y <- g$yard
+    x <- matrix(rnorm(n), nrow = n / 100, ncol = 100)
+    bm <- bench::mark(nl = op_layer_normalization(x, epsilon = eps), yard = x + 0.5,
+                      check = FALSE, min_time = 1, min_iterations = 5, max_iterations = 1e4,
+                      filter_gc = FALSE)
+    t_ln <- as.numeric(bm$median[[1]])
+    t_y <- as.numeric(bm$median[[2]])
     out[[length(out) + 1]] <- data.frame(elements = n, layer_norm_s = t_ln,
                                          ns_per_element = t_ln / n * 1e9,
                                          yardstick_s = t_y, ratio = t_ln / t_y)
-    rm(x)
-    gc(verbose = FALSE)
+    rm(x, bm)
+    invisible(gc(verbose = FALSE))
   }
   do.call(rbind, out)
 }
@@ -283,12 +298,13 @@ cat("\nLayerNormalization forward on", names(shapes)[1], "in a fresh process:\n"
 cat(first_lines, sep = "\n")
 
 lin <- linearity()
-cat("\nLinearity (LayerNormalization forward, 64 columns):\n")
+cat("\nLinearity (LayerNormalization forward, 100 columns):\n")
 print(lin, row.names = FALSE, digits = 3)
 
 md <- c("# normlayers benchmark results", "",
-        "Produced by `Rscript bench/bench.R`; medians of repeated runs in one process, each",
-        "operation timed in the same `bench::mark()` call as its yardstick, after two warm-up calls.",
+        "Produced by `Rscript bench/bench.R`: medians over rounds in one process; in each round",
+        "the yardstick, normlayers, base R and matrixStats run once each, every call right after",
+        "a full `gc()`; one warm-up call each first. Memory: `bench::bench_memory()`.",
         "The yardstick is `x + 0.5` on the same data (one read, one write, one allocation).", "",
         "## Machine", "", machine, "",
         "## Kernels", "",
@@ -312,7 +328,7 @@ md <- c("# normlayers benchmark results", "",
               "slower and timings become erratic, so it is off by default (the tables above are",
               "without it):"), "",
         first_lines, "",
-        "## Linearity (LayerNormalization forward, 64 columns)", "",
+        "## Linearity (LayerNormalization forward, 100 columns)", "",
         "| elements | seconds | ns per element | yardstick seconds | ratio |", "|---|---|---|---|---|",
         sprintf("| %.1e | %.4f | %.2f | %.4f | %.2f |", lin$elements, lin$layer_norm_s, lin$ns_per_element,
                 lin$yardstick_s, lin$ratio))
