@@ -9,8 +9,8 @@ cpp_apply <- function(x, sizes, reduced, center, scale, gamma, beta, param_kept,
     .Call(`_normlayers_cpp_apply`, x, sizes, reduced, center, scale, gamma, beta, param_kept, threads, force_general)
 }
 
-cpp_layer_norm <- function(x, sizes, reduced, gamma, beta, epsilon, threads, force_general = FALSE) {
-    .Call(`_normlayers_cpp_layer_norm`, x, sizes, reduced, gamma, beta, epsilon, threads, force_general)
+cpp_layer_norm <- function(x, sizes, reduced, gamma, beta, epsilon, threads, force_general = FALSE, keep_stats = TRUE) {
+    .Call(`_normlayers_cpp_layer_norm`, x, sizes, reduced, gamma, beta, epsilon, threads, force_general, keep_stats)
 }
 
 cpp_batch_norm_train <- function(x, sizes, reduced, gamma, beta, epsilon, threads, force_general = FALSE) {

@@ -52,9 +52,11 @@ nl_kernel_apply <- function(x, runs, center, scale, gamma = NULL, beta = NULL,
             param_on == "kept", nl_threads(), nl_kernel_force_general())
 }
 
-nl_kernel_layer_norm <- function(x, runs, gamma, beta, epsilon) {
+# keep_stats = FALSE (inference) returns only `y`: the per-position mean and
+# rstd are needed by the backward pass alone.
+nl_kernel_layer_norm <- function(x, runs, gamma, beta, epsilon, keep_stats = TRUE) {
   cpp_layer_norm(x, runs$sizes, runs$reduced, gamma, beta, epsilon,
-                 nl_threads(), nl_kernel_force_general())
+                 nl_threads(), nl_kernel_force_general(), isTRUE(keep_stats))
 }
 
 nl_kernel_batch_norm_train <- function(x, runs, gamma, beta, epsilon) {

@@ -121,8 +121,10 @@ nl_layer_build.nl_layer_normalization <- function(layer, input_shape) {
 #' @export
 nl_layer_forward.nl_layer_normalization <- function(layer, x, training) {
   st <- nl_state(layer)
+  # the statistics are kept for the backward pass only when training
   res <- nl_layer_norm_compute(x, st$axes, st$weights$gamma, st$weights$beta,
-                               st$config$epsilon, st$config$rms_scaling)
+                               st$config$epsilon, st$config$rms_scaling,
+                               keep_stats = training)
   list(output = res$y, cache = list(x = x, mean = res$mean, rstd = res$rstd, runs = res$runs))
 }
 

@@ -80,12 +80,13 @@ op_layer_normalization <- function(x, gamma = NULL, beta = NULL, axis = -1L,
   epsilon <- if (is.null(epsilon)) 1e-7 else nl_check_number(epsilon, "epsilon", min = 0)
   gamma <- nl_check_param_vector(gamma, d[axes], "gamma")
   beta <- nl_check_param_vector(beta, d[axes], "beta")
-  y <- nl_layer_norm_compute(xx, axes, gamma, beta, epsilon, rms)$y
+  y <- nl_layer_norm_compute(xx, axes, gamma, beta, epsilon, rms, keep_stats = FALSE)$y
   nl_restore_output(y, info)
 }
 
 # Shared by the op and the layer: returns list(y, mean, rstd, runs).
-nl_layer_norm_compute <- function(x, axes, gamma, beta, epsilon, rms = FALSE) {
+nl_layer_norm_compute <- function(x, axes, gamma, beta, epsilon, rms = FALSE,
+                                  keep_stats = TRUE) {
   runs <- nl_runs(dim(x), axes)
   if (rms) {
     mom <- nl_kernel_moments(x, runs)
@@ -94,7 +95,7 @@ nl_layer_norm_compute <- function(x, axes, gamma, beta, epsilon, rms = FALSE) {
                          param_on = "reduced")
     return(list(y = y, mean = mom$mean, rstd = rstd, runs = runs))
   }
-  res <- nl_kernel_layer_norm(x, runs, gamma, beta, epsilon)
+  res <- nl_kernel_layer_norm(x, runs, gamma, beta, epsilon, keep_stats = keep_stats)
   res$runs <- runs
   res
 }

@@ -46,8 +46,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_layer_norm
-Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general);
-RcppExport SEXP _normlayers_cpp_layer_norm(SEXP xSEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general, bool keep_stats);
+RcppExport SEXP _normlayers_cpp_layer_norm(SEXP xSEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP, SEXP keep_statsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
@@ -58,7 +58,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_layer_norm(x, sizes, reduced, gamma, beta, epsilon, threads, force_general));
+    Rcpp::traits::input_parameter< bool >::type keep_stats(keep_statsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_layer_norm(x, sizes, reduced, gamma, beta, epsilon, threads, force_general, keep_stats));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -112,7 +113,7 @@ END_RCPP
 static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_cpp_moments", (DL_FUNC) &_normlayers_cpp_moments, 6},
     {"_normlayers_cpp_apply", (DL_FUNC) &_normlayers_cpp_apply, 10},
-    {"_normlayers_cpp_layer_norm", (DL_FUNC) &_normlayers_cpp_layer_norm, 8},
+    {"_normlayers_cpp_layer_norm", (DL_FUNC) &_normlayers_cpp_layer_norm, 9},
     {"_normlayers_cpp_batch_norm_train", (DL_FUNC) &_normlayers_cpp_batch_norm_train, 8},
     {"_normlayers_cpp_norm_backward", (DL_FUNC) &_normlayers_cpp_norm_backward, 11},
     {"_normlayers_cpp_omp_procs", (DL_FUNC) &_normlayers_cpp_omp_procs, 0},

@@ -140,15 +140,21 @@ Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector sizes,
                           Rcpp::Nullable<Rcpp::NumericVector> gamma,
                           Rcpp::Nullable<Rcpp::NumericVector> beta,
                           double epsilon, int threads,
-                          bool force_general = false) {
+                          bool force_general = false, bool keep_stats = true) {
   normlayers::Plan p = plan_from(x, sizes, reduced, force_general);
   Rcpp::NumericVector kg, kb;
   const double* g = opt_ptr(gamma, p.R, "gamma", kg);
   const double* b = opt_ptr(beta, p.R, "beta", kb);
   Rcpp::NumericVector y = like(x);
-  Rcpp::NumericVector mean(Rcpp::no_init(p.K)), rstd(Rcpp::no_init(p.K));
-  normlayers::layer_norm(p, x.begin(), g, b, epsilon, y.begin(), mean.begin(),
-                         rstd.begin(), threads);
+  // Without keep_stats (inference, the stateless op) the per-position
+  // statistics are not written, except the mean PATH_COLS needs internally.
+  const bool need_mean = keep_stats || p.kind == normlayers::PATH_COLS;
+  Rcpp::NumericVector mean(Rcpp::no_init(need_mean ? p.K : 0));
+  Rcpp::NumericVector rstd(Rcpp::no_init(keep_stats ? p.K : 0));
+  normlayers::layer_norm(p, x.begin(), g, b, epsilon, y.begin(),
+                         need_mean ? mean.begin() : nullptr,
+                         keep_stats ? rstd.begin() : nullptr, threads);
+  if (!keep_stats) return Rcpp::List::create(Rcpp::Named("y") = y);
   return Rcpp::List::create(Rcpp::Named("y") = y, Rcpp::Named("mean") = mean,
                             Rcpp::Named("rstd") = rstd);
 }

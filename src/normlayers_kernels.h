@@ -107,7 +107,8 @@ inline void seg_dev(const double* x, idx_t n, double m, double& sd, double& sdd)
 // Computes per kept position: mean, var (population), count. If y != nullptr
 // also writes y = (x - mean) * (rstd * gamma[p]) + beta[p] with
 // rstd = 1 / sqrt(var + eps) and p the kept index (param_kept) or the
-// reduced index. rstd_out / var_out / count_out may be nullptr.
+// reduced index. rstd_out / var_out / count_out may be nullptr, and so may
+// mean except on PATH_COLS (which reads it back for the output).
 
 struct NormArgs {
   const double* x;
@@ -257,7 +258,7 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
                          nrows ? A.x + noff : nullptr, nrows);
     NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) {
-      A.mean[k0 + ii] = M[ii];
+      if (A.mean) A.mean[k0 + ii] = M[ii];
       if (A.var) A.var[k0 + ii] = V[ii];
       if (A.count) A.count[k0 + ii] = C[ii];
       S[ii] = 1.0 / std::sqrt(V[ii] + A.eps);  // rstd
@@ -470,7 +471,7 @@ inline void normalize_general(const Plan& p, const NormArgs& A, int nthr) {
       for (idx_t t = 0; t < Kin; ++t) {
         const idx_t k = Kin * j + t;
         const double var = finish_var(C[t], V[t], Q[t]);
-        A.mean[k] = M[t];
+        if (A.mean) A.mean[k] = M[t];
         if (A.var) A.var[k] = var;
         if (A.count) A.count[k] = C[t];
         S[t] = 1.0 / std::sqrt(var + A.eps);  // rstd
@@ -520,7 +521,7 @@ inline void normalize_dispatch(const Plan& p, const NormArgs& A, int nthr) {
 inline void normalize(const Plan& p, const NormArgs& A, int threads) {
   if (p.n == 0) {
     for (idx_t k = 0; k < p.K; ++k) {
-      A.mean[k] = nan_value();
+      if (A.mean) A.mean[k] = nan_value();
       if (A.var) A.var[k] = nan_value();
       if (A.rstd) A.rstd[k] = nan_value();
       if (A.count) A.count[k] = 0;

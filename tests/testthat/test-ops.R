@@ -33,3 +33,21 @@ test_that("op_array() converts types like keras3", {
   expect_error(op_array("a"), class = "normlayers_error_type")
   expect_error(op_array(1, dtype = "complex128"), class = "normlayers_error_value")
 })
+
+test_that("inference without kept statistics gives the same output on every path", {
+  set.seed(11)
+  cases <- list(list(c(7, 5), 2L), list(c(7, 5), 1L), list(c(4, 3, 5), 2L),
+                list(c(3, 4, 2, 5), c(2L, 4L)), list(c(3, 1, 4), 3L), list(c(6, 2, 3), c(1L, 3L)))
+  for (general in c(FALSE, TRUE)) {
+    withr::local_options(normlayers.kernel_force_general = general)
+    for (cs in cases) {
+      x <- array(rnorm(prod(cs[[1]]), 2, 3), cs[[1]])
+      runs <- nl_runs(dim(x), cs[[2]])
+      full <- nl_kernel_layer_norm(x, runs, NULL, NULL, 1e-3, keep_stats = TRUE)
+      lean <- nl_kernel_layer_norm(x, runs, NULL, NULL, 1e-3, keep_stats = FALSE)
+      expect_identical(lean$y, full$y)
+      expect_null(lean$mean)
+      expect_identical(op_layer_normalization(x, axis = cs[[2]], epsilon = 1e-3), full$y)
+    }
+  }
+})
