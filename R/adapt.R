@@ -120,16 +120,6 @@ nl_adapt_as_array <- function(b, i = NULL, call = rlang::caller_env()) {
   b
 }
 
-# Rows `idx` of an array along its first axis.
-nl_adapt_rows <- function(x, idx) {
-  d <- dim(x)
-  m <- x
-  dim(m) <- c(d[1], prod(d[-1]))
-  m <- m[idx, , drop = FALSE]
-  dim(m) <- c(length(idx), d[-1])
-  m
-}
-
 # A source of batches: list(next_batch = function() <double array or NULL>,
 # total = number of batches if known, else NA).
 nl_adapt_source <- function(data, batch_size = NULL, call = rlang::caller_env()) {
@@ -184,7 +174,7 @@ nl_adapt_source <- function(data, batch_size = NULL, call = rlang::caller_env())
       if (!is.null(cur) && pos < dim(cur)[1]) {
         idx <- seq.int(pos + 1, min(pos + batch_size, dim(cur)[1]))
         pos <<- max(idx)
-        return(nl_adapt_rows(cur, idx))
+        return(nl_slice_rows(cur, idx))
       }
       nxt <- outer()
       if (is.null(nxt)) return(NULL)

@@ -324,19 +324,11 @@ nl_leaf_layers <- function(layer) {
   Filter(function(l) !inherits(l, "nl_model"), nl_model_flat_layers(layer))
 }
 
+# The weights themselves, named "<layer>/<weight>", in Keras order.
 nl_layer_weights <- function(layer, trainable = NA) {
-  layers <- nl_leaf_layers(layer)
-  out <- list()
-  for (l in layers) {
-    st <- nl_state(l)
-    for (nm in nl_weight_order(st)) {
-      is_tr <- isTRUE(st$weight_info[[nm]]$trainable) && isTRUE(st$trainable)
-      if (is.na(trainable) || identical(is_tr, trainable)) {
-        w <- st$weights[[nm]]
-        out[[paste0(st$name, "/", nm)]] <- w
-      }
-    }
-  }
+  slots <- nl_weight_slots(layer, trainable)
+  out <- lapply(slots, function(s) s$st$weights[[s$name]])
+  names(out) <- vapply(slots, function(s) paste0(s$layer, "/", s$name), "")
   out
 }
 

@@ -9,10 +9,8 @@ nl_check_layer_arg <- function(object, call = rlang::caller_env()) {
 
 # (state, weight name) pairs of a layer or model in Keras order.
 nl_weight_slots <- function(object, trainable = NA) {
-  layers <- if (inherits(object, "nl_model")) nl_model_flat_layers(object) else list(object)
-  layers <- Filter(function(l) !inherits(l, "nl_model"), layers)
   slots <- list()
-  for (l in layers) {
+  for (l in nl_leaf_layers(object)) {
     st <- nl_state(l)
     for (nm in nl_weight_order(st)) {
       is_tr <- isTRUE(st$weight_info[[nm]]$trainable) && isTRUE(st$trainable)

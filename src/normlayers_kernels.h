@@ -281,6 +281,12 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
 
 // ---- PATH_COLS ------------------------------------------------------------
 
+// Rows [r0, r1) of chunk `it` of column j (nq chunks of COLS_CHUNK per column).
+inline void chunk_bounds(idx_t it, idx_t j, idx_t nq, idx_t R, idx_t& r0, idx_t& r1) {
+  r0 = (it - j * nq) * COLS_CHUNK;
+  r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+}
+
 // Per-chunk statistics: sum, count, and sum of squared deviations from the
 // chunk mean; merged per column in chunk order.
 template <bool NA>
@@ -367,8 +373,8 @@ inline void normalize_cols(const Plan& p, const NormArgs& A, int nthr) {
   // arithmetic is the same whichever schedule below runs it
   auto chunk_stats = [&](idx_t it) {
     const idx_t j = it / nq;
-    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
-    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    idx_t r0, r1;
+    chunk_bounds(it, j, nq, R, r0, r1);
     cols_chunk_stats<NA>(p, A.x, j, r0, r1, cs[it], cc[it], cm[it]);
   };
   auto column_finish = [&](idx_t j) {
@@ -382,8 +388,8 @@ inline void normalize_cols(const Plan& p, const NormArgs& A, int nthr) {
   };
   auto chunk_out = [&](idx_t it) {
     const idx_t j = it / nq;
-    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
-    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    idx_t r0, r1;
+    chunk_bounds(it, j, nq, R, r0, r1);
     cols_chunk_out(p, A.x, A.y, j, r0, r1, A.mean[j], rs[j], A.gamma, A.beta,
                    A.param_kept);
   };
@@ -768,8 +774,8 @@ inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
   std::vector<double> pdg(items), pdb(items), mg(K), mgx(K);
   auto chunk_sums = [&](idx_t it) {
     const idx_t j = it / nq;
-    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
-    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    idx_t r0, r1;
+    chunk_bounds(it, j, nq, R, r0, r1);
     const double m = A.mean[j], rs = A.rstd[j];
     double sg = 0, sb = 0;
     for_each_piece(p, j, r0, r1, [&](idx_t off, idx_t len, idx_t) {
@@ -808,8 +814,8 @@ inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
   };
   auto chunk_out = [&](idx_t it) {
     const idx_t j = it / nq;
-    const idx_t r0 = (it - j * nq) * COLS_CHUNK;
-    const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+    idx_t r0, r1;
+    chunk_bounds(it, j, nq, R, r0, r1);
     const double m = A.mean[j], rs = A.rstd[j];
     const double gam = A.gamma ? A.gamma[j] : 1.0;
     const double a1 = mg[j], a2 = mgx[j];
