@@ -35,13 +35,20 @@ nl_runs <- function(dim, reduced_axes) {
   list(sizes = sizes, reduced = status)
 }
 
+# Threads for a kernel call on `x`: inputs below the kernels' parallel
+# threshold (MIN_PARALLEL_ELEMENTS in src/normlayers_layout.h) run on one
+# thread anyway, so they skip the option and environment lookups.
+nl_kernel_threads <- function(x) {
+  if (length(x) < 1e5) 1L else nl_threads()
+}
+
 # TRUE forces the general (odometer) path; used by the tests.
 nl_kernel_force_general <- function() {
   isTRUE(getOption("normlayers.kernel_force_general", FALSE))
 }
 
 nl_kernel_moments <- function(x, runs, na_rm = FALSE) {
-  cpp_moments(x, runs$sizes, runs$reduced, isTRUE(na_rm), nl_threads(),
+  cpp_moments(x, runs$sizes, runs$reduced, isTRUE(na_rm), nl_kernel_threads(x),
               nl_kernel_force_general())
 }
 
@@ -49,19 +56,19 @@ nl_kernel_apply <- function(x, runs, center, scale, gamma = NULL, beta = NULL,
                             param_on = c("reduced", "kept")) {
   param_on <- match.arg(param_on)
   cpp_apply(x, runs$sizes, runs$reduced, center, scale, gamma, beta,
-            param_on == "kept", nl_threads(), nl_kernel_force_general())
+            param_on == "kept", nl_kernel_threads(x), nl_kernel_force_general())
 }
 
 # keep_stats = FALSE (inference) returns only `y`: the per-position mean and
 # rstd are needed by the backward pass alone.
 nl_kernel_layer_norm <- function(x, runs, gamma, beta, epsilon, keep_stats = TRUE) {
   cpp_layer_norm(x, runs$sizes, runs$reduced, gamma, beta, epsilon,
-                 nl_threads(), nl_kernel_force_general(), isTRUE(keep_stats))
+                 nl_kernel_threads(x), nl_kernel_force_general(), isTRUE(keep_stats))
 }
 
 nl_kernel_batch_norm_train <- function(x, runs, gamma, beta, epsilon) {
   cpp_batch_norm_train(x, runs$sizes, runs$reduced, gamma, beta, epsilon,
-                       nl_threads(), nl_kernel_force_general())
+                       nl_kernel_threads(x), nl_kernel_force_general())
 }
 
 nl_kernel_norm_backward <- function(x, dy, runs, mean, rstd, gamma,
@@ -69,6 +76,6 @@ nl_kernel_norm_backward <- function(x, dy, runs, mean, rstd, gamma,
                                     batch_stats = TRUE) {
   param_on <- match.arg(param_on)
   cpp_norm_backward(x, dy, runs$sizes, runs$reduced, mean, rstd, gamma,
-                    param_on == "kept", isTRUE(batch_stats), nl_threads(),
+                    param_on == "kept", isTRUE(batch_stats), nl_kernel_threads(x),
                     nl_kernel_force_general())
 }

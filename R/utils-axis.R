@@ -41,7 +41,10 @@ nl_resolve_axes <- function(axis, rank, arg = "axis", sort = TRUE,
                i = "Use an axis between 1 and {rank}, or between -{rank} and -1."),
              "axis", call = call)
   }
-  pos <- ifelse(axis < 0L, rank + axis + 1L, axis)
+  pos <- axis
+  neg <- axis < 0L
+  pos[neg] <- rank + axis[neg] + 1L
+  if (length(pos) == 1L) return(pos)
   if (anyDuplicated(pos)) {
     nl_abort(c("{.arg {arg}} names the same axis twice.",
                x = "You supplied {.arg {arg}} = {.val {axis}}; for an input of rank {rank} these are axes {.val {pos}}.",

@@ -13,6 +13,11 @@
 #include "normlayers_layout.h"
 #include <cmath>
 #include <limits>
+#include <algorithm>
+#include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #ifdef _OPENMP
 #define NL_PRAGMA_(x) _Pragma(#x)
@@ -21,17 +26,51 @@
 // any result
 #define NL_SIMD NL_PRAGMA_(omp simd)
 #define NL_SIMD_SUM2(a, b) NL_PRAGMA_(omp simd reduction(+ : a, b))
+#define NL_SIMD_SUM4(a, b, c, d) NL_PRAGMA_(omp simd reduction(+ : a, b, c, d))
 #else
 #define NL_SIMD
 #define NL_SIMD_SUM2(a, b)
+#define NL_SIMD_SUM4(a, b, c, d)
 #define NL_PARALLEL_FOR (void) nthr;
 #endif
 
 namespace normlayers {
 
-const idx_t MAX_BLOCK = 1024;  // upper bound of rows_block()
-
 inline double nan_value() { return std::numeric_limits<double>::quiet_NaN(); }
+
+// Per-thread scratch for PATH_ROWS blocks: `arrays` vectors of B doubles for
+// each of nthr threads, allocated once per call (O(rows) memory).
+class RowScratch {
+ public:
+  RowScratch(int nthr, int arrays, idx_t B)
+      : B_(B), arrays_(arrays),
+        buf_(static_cast<std::size_t>(nthr) * arrays * static_cast<std::size_t>(B)) {}
+  // array k of the calling thread
+  double* get(int k) {
+    return &buf_[(static_cast<std::size_t>(thread_index()) * arrays_ + k) *
+                 static_cast<std::size_t>(B_)];
+  }
+
+ private:
+  idx_t B_;
+  int arrays_;
+  std::vector<double> buf_;
+};
+
+// out[i] = 1 / sqrt(v[i] + eps). SSE2 sqrt and division are the correctly
+// rounded IEEE operations, so the vector loop gives the same bits as the
+// scalar one; it exists because a plain loop over std::sqrt is not
+// vectorized (errno handling).
+inline void inv_sqrt_eps(const double* v, double eps, double* out, idx_t n) {
+  idx_t i = 0;
+#if defined(__SSE2__)
+  const __m128d e = _mm_set1_pd(eps), one = _mm_set1_pd(1.0);
+  for (; i + 2 <= n; i += 2) {
+    _mm_storeu_pd(out + i, _mm_div_pd(one, _mm_sqrt_pd(_mm_add_pd(_mm_loadu_pd(v + i), e))));
+  }
+#endif
+  for (; i < n; ++i) out[i] = 1.0 / std::sqrt(v[i] + eps);
+}
 
 // variance from a count, the sum of deviations and sum of squared deviations
 inline double finish_var(double cnt, double sd, double sdd) {
@@ -149,7 +188,8 @@ inline void rows_item(const Plan& p, idx_t B, idx_t nb, idx_t it, idx_t& off,
 }
 
 // Row statistics of a block: rows x cols at x0 (element (ii, j) at
-// x0[ii + stride * j]).
+// x0[ii + stride * j]). Without NAs four columns are added per sweep of the
+// row accumulators: (c0 + c1) + (c2 + c3), a fixed order.
 template <bool NA>
 inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
                              idx_t cols, double* S, double* C, double* M,
@@ -159,7 +199,18 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
     S[ii] = 0;
     C[ii] = 0;
   }
-  for (idx_t j = 0; j < cols; ++j) {
+  idx_t j = 0;
+  if (!NA) {
+    for (; j + 4 <= cols; j += 4) {
+      const double* c0 = x0 + stride * j;
+      const double* c1 = c0 + stride;
+      const double* c2 = c1 + stride;
+      const double* c3 = c2 + stride;
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) S[ii] += (c0[ii] + c1[ii]) + (c2[ii] + c3[ii]);
+    }
+  }
+  for (; j < cols; ++j) {
     const double* col = x0 + stride * j;
     if (!NA) {
       NL_SIMD
@@ -184,7 +235,26 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
     S[ii] = 0;  // reused: sum of deviations
     V[ii] = 0;  // sum of squared deviations
   }
-  for (idx_t j = 0; j < cols; ++j) {
+  j = 0;
+  if (!NA) {
+    for (; j + 4 <= cols; j += 4) {
+      const double* c0 = x0 + stride * j;
+      const double* c1 = c0 + stride;
+      const double* c2 = c1 + stride;
+      const double* c3 = c2 + stride;
+      if (next) {
+        for (idx_t u = 0; u < 4; ++u) prefetch_rows(next + stride * (j + u), next_rows);
+      }
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        const double m = M[ii];
+        const double e0 = c0[ii] - m, e1 = c1[ii] - m, e2 = c2[ii] - m, e3 = c3[ii] - m;
+        S[ii] += (e0 + e1) + (e2 + e3);
+        V[ii] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3);
+      }
+    }
+  }
+  for (; j < cols; ++j) {
     const double* col = x0 + stride * j;
     if (next) prefetch_rows(next + stride * j, next_rows);
     NL_SIMD
@@ -202,12 +272,34 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
 // Output of a block given per-row center and scale.
 //   param reduced: y = (x - cen[ii]) * (sc[ii] * gamma[j]) + beta[j]
 //   param kept:    y = (x - cen[ii]) * mult[ii] + shift[ii] (precomputed)
+// Two columns per sweep share the loads of the per-row values.
 inline void rows_block_out_red(const double* x0, double* y0, idx_t stride,
                                idx_t rows, idx_t cols, const double* cen,
                                const double* sc, const double* gamma,
                                const double* beta, const double* next = nullptr,
                                idx_t next_rows = 0) {
-  for (idx_t j = 0; j < cols; ++j) {
+  idx_t j = 0;
+  if (cen) {
+    for (; j + 2 <= cols; j += 2) {
+      const double* xa = x0 + stride * j;
+      const double* xb = xa + stride;
+      double* ya = y0 + stride * j;
+      double* yb = ya + stride;
+      if (next) {
+        prefetch_rows(next + stride * j, next_rows);
+        prefetch_rows(next + stride * (j + 1), next_rows);
+      }
+      const double ga = gamma ? gamma[j] : 1.0, gb = gamma ? gamma[j + 1] : 1.0;
+      const double ba = beta ? beta[j] : 0.0, bb = beta ? beta[j + 1] : 0.0;
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        const double c = cen[ii], r = sc[ii];
+        ya[ii] = (xa[ii] - c) * (r * ga) + ba;
+        yb[ii] = (xb[ii] - c) * (r * gb) + bb;
+      }
+    }
+  }
+  for (; j < cols; ++j) {
     const double* xc = x0 + stride * j;
     if (next) prefetch_rows(next + stride * j, next_rows);
     double* yc = y0 + stride * j;
@@ -248,22 +340,23 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
   const idx_t B = rows_block(p);
   const idx_t nb = (a + B - 1) / B;
   const idx_t items = nb * c;
+  RowScratch scratch(nthr, 4, B);
   NL_PARALLEL_FOR
   for (idx_t it = 0; it < items; ++it) {
-    double S[MAX_BLOCK], C[MAX_BLOCK], M[MAX_BLOCK], V[MAX_BLOCK];
+    double* S = scratch.get(0);
+    double* C = scratch.get(1);
+    double* M = scratch.get(2);
+    double* V = scratch.get(3);
     idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
     rows_item(p, B, nb, it, off, k0, rows);
     if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
     rows_block_stats<NA>(A.x + off, a, rows, b, S, C, M, V,
                          nrows ? A.x + noff : nullptr, nrows);
-    NL_SIMD
-    for (idx_t ii = 0; ii < rows; ++ii) {
-      if (A.mean) A.mean[k0 + ii] = M[ii];
-      if (A.var) A.var[k0 + ii] = V[ii];
-      if (A.count) A.count[k0 + ii] = C[ii];
-      S[ii] = 1.0 / std::sqrt(V[ii] + A.eps);  // rstd
-      if (A.rstd) A.rstd[k0 + ii] = S[ii];
-    }
+    if (A.mean) std::copy(M, M + rows, A.mean + k0);
+    if (A.var) std::copy(V, V + rows, A.var + k0);
+    if (A.count) std::copy(C, C + rows, A.count + k0);
+    inv_sqrt_eps(V, A.eps, S, rows);  // S = rstd
+    if (A.rstd) std::copy(S, S + rows, A.rstd + k0);
     if (A.y) {
       if (!A.param_kept) {
         rows_block_out_red(A.x + off, A.y + off, a, rows, b, M, S, A.gamma, A.beta);
@@ -575,9 +668,11 @@ inline void apply(const Plan& p, const double* x, const double* center,
     const idx_t B = rows_block(p);
     const idx_t nb = (a + B - 1) / B;
     const idx_t items = nb * c;
+    RowScratch scratch(nthr, 2, B);
     NL_PARALLEL_FOR
     for (idx_t it = 0; it < items; ++it) {
-      double Mu[MAX_BLOCK], Sh[MAX_BLOCK];
+      double* Mu = scratch.get(0);
+      double* Sh = scratch.get(1);
       idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
       rows_item(p, B, nb, it, off, k0, rows);
       if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
@@ -654,100 +749,181 @@ struct BackArgs {
   double* dbeta;
 };
 
-inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
-  const idx_t a = p.a, b = p.b, c = p.c;
-  const idx_t B = rows_block(p);
-  const idx_t nb = (a + B - 1) / B;
-  const idx_t items = nb * c;
-  const double invR = 1.0 / static_cast<double>(p.R);
-  std::vector<double> part;
-  if (!A.param_kept) part.assign(static_cast<std::size_t>(items) * 2 * b, 0.0);
-  NL_PARALLEL_FOR
-  for (idx_t it = 0; it < items; ++it) {
-    double M[MAX_BLOCK], Rs[MAX_BLOCK], G[MAX_BLOCK], Sg[MAX_BLOCK], Sgx[MAX_BLOCK],
-        Dg[MAX_BLOCK], Db[MAX_BLOCK];
-    idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
-    rows_item(p, B, nb, it, off, k0, rows);
-    if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
-    NL_SIMD
-    for (idx_t ii = 0; ii < rows; ++ii) {
-      M[ii] = A.mean[k0 + ii];
-      Rs[ii] = A.rstd[k0 + ii];
-      G[ii] = (A.param_kept && A.gamma) ? A.gamma[k0 + ii] : 1.0;
-      Sg[ii] = 0;
-      Sgx[ii] = 0;
-      Dg[ii] = 0;
-      Db[ii] = 0;
-    }
-    // pass 1
-    for (idx_t j = 0; j < b; ++j) {
-      const double* xc = A.x + off + a * j;
-      const double* dc = A.dy + off + a * j;
-      if (!A.param_kept) {
-        const double gj = A.gamma ? A.gamma[j] : 1.0;
-        double pg = 0, pb = 0;
-        // The order of this reduction is fixed by the compiled code and the
-        // (shape-determined) block, never by the thread count.
-        NL_SIMD_SUM2(pg, pb)
-        for (idx_t ii = 0; ii < rows; ++ii) {
-          const double xh = (xc[ii] - M[ii]) * Rs[ii];
-          const double d = dc[ii];
-          const double g = d * gj;
-          Sg[ii] += g;
-          Sgx[ii] += g * xh;
-          pg += d * xh;
-          pb += d;
-        }
-        part[(static_cast<std::size_t>(it) * 2) * b + j] = pg;
-        part[(static_cast<std::size_t>(it) * 2 + 1) * b + j] = pb;
-      } else {
-        NL_SIMD
-        for (idx_t ii = 0; ii < rows; ++ii) {
-          const double xh = (xc[ii] - M[ii]) * Rs[ii];
-          const double d = dc[ii];
-          const double g = d * G[ii];
-          Sg[ii] += g;
-          Sgx[ii] += g * xh;
-          Dg[ii] += d * xh;
-          Db[ii] += d;
-        }
+// Pass 1 of the backward pass over a block: per-row sums of g = dy * gamma
+// and g * xhat (Sg, Sgx); with reduced-indexed parameters also the column
+// sums of dy * xhat and dy, added to PG / PB, two columns per sweep; with
+// kept-indexed ones the per-row sums Dg / Db.
+inline void back_block_sums(const BackArgs& A, idx_t off, idx_t stride, idx_t rows,
+                            idx_t cols, const double* M, const double* Rs,
+                            const double* G, double* Sg, double* Sgx, double* Dg,
+                            double* Db, double* PG, double* PB) {
+  idx_t j = 0;
+  if (!A.param_kept) {
+    // The order of these reductions is fixed by the compiled code and the
+    // (shape-determined) block, never by the thread count.
+    for (; j + 2 <= cols; j += 2) {
+      const double* xa = A.x + off + stride * j;
+      const double* xb = xa + stride;
+      const double* da = A.dy + off + stride * j;
+      const double* db = da + stride;
+      const double ga = A.gamma ? A.gamma[j] : 1.0, gb = A.gamma ? A.gamma[j + 1] : 1.0;
+      double pga = 0, pba = 0, pgb = 0, pbb = 0;
+      NL_SIMD_SUM4(pga, pba, pgb, pbb)
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        const double m = M[ii], r = Rs[ii];
+        const double ha = (xa[ii] - m) * r, hb = (xb[ii] - m) * r;
+        const double dA = da[ii], dB = db[ii];
+        const double gA = dA * ga, gB = dB * gb;
+        Sg[ii] += gA + gB;
+        Sgx[ii] += gA * ha + gB * hb;
+        pga += dA * ha;
+        pba += dA;
+        pgb += dB * hb;
+        pbb += dB;
       }
+      PG[j] += pga;
+      PB[j] += pba;
+      PG[j + 1] += pgb;
+      PB[j + 1] += pbb;
     }
-    if (A.param_kept) {
+  }
+  for (; j < cols; ++j) {
+    const double* xc = A.x + off + stride * j;
+    const double* dc = A.dy + off + stride * j;
+    if (!A.param_kept) {
+      const double gj = A.gamma ? A.gamma[j] : 1.0;
+      double pg = 0, pb = 0;
+      NL_SIMD_SUM2(pg, pb)
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        const double xh = (xc[ii] - M[ii]) * Rs[ii];
+        const double d = dc[ii];
+        const double g = d * gj;
+        Sg[ii] += g;
+        Sgx[ii] += g * xh;
+        pg += d * xh;
+        pb += d;
+      }
+      PG[j] += pg;
+      PB[j] += pb;
+    } else {
       NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) {
-        A.dgamma[k0 + ii] = Dg[ii];
-        A.dbeta[k0 + ii] = Db[ii];
+        const double xh = (xc[ii] - M[ii]) * Rs[ii];
+        const double d = dc[ii];
+        const double g = d * G[ii];
+        Sg[ii] += g;
+        Sgx[ii] += g * xh;
+        Dg[ii] += d * xh;
+        Db[ii] += d;
       }
     }
-    NL_SIMD
-    for (idx_t ii = 0; ii < rows; ++ii) {
-      Sg[ii] *= invR;
-      Sgx[ii] *= invR;
-    }
-    // pass 2
-    for (idx_t j = 0; j < b; ++j) {
-      const double* xc = A.x + off + a * j;
-      const double* dc = A.dy + off + a * j;
-      double* oc = A.dx + off + a * j;
+  }
+}
+
+// Pass 2: dx of a block (Sg, Sgx already divided by the reduced count).
+// With reduced-indexed parameters G is all ones and two columns share a sweep.
+inline void back_block_dx(const BackArgs& A, idx_t off, idx_t noff, idx_t stride,
+                          idx_t rows, idx_t nrows, idx_t cols, const double* M,
+                          const double* Rs, const double* G, const double* Sg,
+                          const double* Sgx) {
+  idx_t j = 0;
+  if (!A.param_kept && A.batch) {
+    for (; j + 2 <= cols; j += 2) {
+      const double* xa = A.x + off + stride * j;
+      const double* xb = xa + stride;
+      const double* da = A.dy + off + stride * j;
+      const double* db = da + stride;
+      double* oa = A.dx + off + stride * j;
+      double* ob = oa + stride;
       if (nrows) {
-        prefetch_rows(A.x + noff + a * j, nrows);
-        prefetch_rows(A.dy + noff + a * j, nrows);
-      }
-      const double gj = (!A.param_kept && A.gamma) ? A.gamma[j] : 1.0;
-      if (A.batch) {
-        NL_SIMD
-        for (idx_t ii = 0; ii < rows; ++ii) {
-          const double xh = (xc[ii] - M[ii]) * Rs[ii];
-          const double g = dc[ii] * (gj * G[ii]);
-          oc[ii] = Rs[ii] * (g - Sg[ii] - xh * Sgx[ii]);
-        }
-      } else {
-        NL_SIMD
-        for (idx_t ii = 0; ii < rows; ++ii) {
-          oc[ii] = dc[ii] * (gj * G[ii]) * Rs[ii];
+        for (idx_t u = 0; u < 2; ++u) {
+          prefetch_rows(A.x + noff + stride * (j + u), nrows);
+          prefetch_rows(A.dy + noff + stride * (j + u), nrows);
         }
       }
+      const double ga = A.gamma ? A.gamma[j] : 1.0, gb = A.gamma ? A.gamma[j + 1] : 1.0;
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        const double m = M[ii], r = Rs[ii], sg = Sg[ii], sgx = Sgx[ii];
+        const double ha = (xa[ii] - m) * r, hb = (xb[ii] - m) * r;
+        oa[ii] = r * (da[ii] * ga - sg - ha * sgx);
+        ob[ii] = r * (db[ii] * gb - sg - hb * sgx);
+      }
+    }
+  }
+  for (; j < cols; ++j) {
+    const double* xc = A.x + off + stride * j;
+    const double* dc = A.dy + off + stride * j;
+    double* oc = A.dx + off + stride * j;
+    if (nrows) {
+      prefetch_rows(A.x + noff + stride * j, nrows);
+      prefetch_rows(A.dy + noff + stride * j, nrows);
+    }
+    const double gj = (!A.param_kept && A.gamma) ? A.gamma[j] : 1.0;
+    if (A.batch) {
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        const double xh = (xc[ii] - M[ii]) * Rs[ii];
+        const double g = dc[ii] * (gj * G[ii]);
+        oc[ii] = Rs[ii] * (g - Sg[ii] - xh * Sgx[ii]);
+      }
+    } else {
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) oc[ii] = dc[ii] * (gj * G[ii]) * Rs[ii];
+    }
+  }
+}
+
+// The blocks are split into at most 64 groups of consecutive blocks; each
+// group is run by one thread in block order and keeps its own column sums
+// for dgamma / dbeta, which are added in group order at the end.
+inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
+  const idx_t a = p.a, b = p.b, c = p.c;
+  const idx_t B = rows_block(p, 2);
+  const idx_t nb = (a + B - 1) / B;
+  const idx_t items = nb * c;
+  const idx_t ng = items < 64 ? items : 64;
+  const double invR = 1.0 / static_cast<double>(p.R);
+  std::vector<double> part;
+  if (!A.param_kept) part.assign(static_cast<std::size_t>(ng) * 2 * b, 0.0);
+  RowScratch scratch(nthr, 7, B);
+  NL_PARALLEL_FOR
+  for (idx_t g = 0; g < ng; ++g) {
+    double* M = scratch.get(0);
+    double* Rs = scratch.get(1);
+    double* G = scratch.get(2);
+    double* Sg = scratch.get(3);
+    double* Sgx = scratch.get(4);
+    double* Dg = scratch.get(5);
+    double* Db = scratch.get(6);
+    double* PG = A.param_kept ? nullptr : &part[static_cast<std::size_t>(g) * 2 * b];
+    double* PB = A.param_kept ? nullptr : PG + b;
+    const idx_t it1 = group_begin(items, ng, g + 1);
+    for (idx_t it = group_begin(items, ng, g); it < it1; ++it) {
+      idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
+      rows_item(p, B, nb, it, off, k0, rows);
+      if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        M[ii] = A.mean[k0 + ii];
+        Rs[ii] = A.rstd[k0 + ii];
+        G[ii] = (A.param_kept && A.gamma) ? A.gamma[k0 + ii] : 1.0;
+        Sg[ii] = 0;
+        Sgx[ii] = 0;
+        Dg[ii] = 0;
+        Db[ii] = 0;
+      }
+      back_block_sums(A, off, a, rows, b, M, Rs, G, Sg, Sgx, Dg, Db, PG, PB);
+      if (A.param_kept) {
+        std::copy(Dg, Dg + rows, A.dgamma + k0);
+        std::copy(Db, Db + rows, A.dbeta + k0);
+      }
+      NL_SIMD
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        Sg[ii] *= invR;
+        Sgx[ii] *= invR;
+      }
+      back_block_dx(A, off, noff, a, rows, nrows, b, M, Rs, G, Sg, Sgx);
     }
   }
   if (!A.param_kept) {
@@ -755,8 +931,8 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
       A.dgamma[j] = 0;
       A.dbeta[j] = 0;
     }
-    for (idx_t it = 0; it < items; ++it) {
-      const double* pg = &part[(static_cast<std::size_t>(it) * 2) * b];
+    for (idx_t g = 0; g < ng; ++g) {
+      const double* pg = &part[static_cast<std::size_t>(g) * 2 * b];
       const double* pb = pg + b;
       for (idx_t j = 0; j < b; ++j) {
         A.dgamma[j] += pg[j];

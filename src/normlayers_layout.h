@@ -210,19 +210,27 @@ inline void for_each_piece(const Plan& p, idx_t j, idx_t r0, idx_t r1, F&& f) {
 
 // Fixed work partitions (independent of the thread count).
 
-#ifndef NL_ROWS_MIN
-#define NL_ROWS_MIN 64  // rows per block at least: wide matrices touch fewer pages per element
-#endif
 #ifndef NL_ROWS_TARGET
-#define NL_ROWS_TARGET 16384
+#define NL_ROWS_TARGET 262144  // elements per PATH_ROWS block (2 MiB of doubles)
 #endif
-// PATH_ROWS: rows per block so that a block of rows x b columns is a few
-// hundred kilobytes at most.
-inline idx_t rows_block(const Plan& p) {
-  const idx_t target = NL_ROWS_TARGET;  // elements per block
-  idx_t B = target / (p.b > 0 ? p.b : 1);
+#ifndef NL_ROWS_MIN
+#define NL_ROWS_MIN 64  // rows: shorter contiguous runs stream poorly
+#endif
+#ifndef NL_ROWS_MAX
+#define NL_ROWS_MAX 32768
+#endif
+// PATH_ROWS: rows per block. A block of rows x b columns is visited two or
+// three times in a row (statistics, deviations, output), so it should stay in
+// the outer caches; within it every column is a contiguous run of `rows`
+// values, and long runs are what the memory system streams fastest. Measured
+// on a 2-core AMD EPYC (1 MiB L2 per core, 32 MiB L3): 2 MiB blocks beat
+// 128 KiB blocks by 1.3-1.6x on both tall (1e6 x 64) and wide (1e4 x 4096)
+// matrices.
+// `arrays` is the number of input arrays read block by block.
+inline idx_t rows_block(const Plan& p, idx_t arrays = 1) {
+  idx_t B = NL_ROWS_TARGET / ((p.b > 0 ? p.b : 1) * arrays);
   if (B < NL_ROWS_MIN) B = NL_ROWS_MIN;
-  if (B > 1024) B = 1024;
+  if (B > NL_ROWS_MAX) B = NL_ROWS_MAX;
   B = (B / 8) * 8;
   if (B > p.a) B = p.a;
   if (B < 1) B = 1;

@@ -116,6 +116,40 @@ test_that("backward matches the reference on many layouts", {
   }
 })
 
+test_that("row-blocked kernels match the reference across blocks and groups", {
+  # [kept, reduced] and [kept, reduced, kept] layouts large enough for several
+  # row blocks (PATH_ROWS), column counts that leave remainders after the
+  # 4- and 2-column sweeps, and more blocks than the 64 backward groups.
+  set.seed(7)
+  layouts <- list(
+    list(d = c(70001, 7), red = 2),
+    list(d = c(9, 70001, 5), red = 2),
+    list(d = c(2000, 3, 100), red = 2),
+    list(d = c(130, 4097), red = 2)
+  )
+  for (cs in layouts) {
+    x <- array(rnorm(prod(cs$d), 2, 3), dim = cs$d)
+    dy <- array(rnorm(prod(cs$d)), dim = cs$d)
+    runs <- nl_runs(cs$d, cs$red)
+    R <- prod(cs$d[cs$red]); K <- length(x) / R
+    gR <- rnorm(R); bR <- rnorm(R); gK <- rnorm(K)
+    info <- deparse(cs)
+    ln <- nl_kernel_layer_norm(x, runs, gR, bR, 1e-3)
+    expect_equal(ln, ref_layer_norm(x, cs$red, gR, bR, 1e-3), tolerance = tol, info = info)
+    expect_equal(nl_kernel_apply(x, runs, ln$mean, ln$rstd, gR, bR, "reduced"), ln$y,
+                 tolerance = tol, info = info)
+    expect_equal(nl_kernel_moments(x, runs)$var,
+                 ref_moments(x, cs$red)$var, tolerance = tol, info = info)
+    for (param_on in c("reduced", "kept")) {
+      gamma <- if (param_on == "kept") gK else gR
+      expect_equal(
+        nl_kernel_norm_backward(x, dy, runs, ln$mean, ln$rstd, gamma, param_on, TRUE),
+        ref_backward(x, dy, cs$red, ln$mean, ln$rstd, gamma, param_on, TRUE),
+        tolerance = tol, info = paste(info, param_on))
+    }
+  }
+})
+
 test_that("backward agrees with finite differences of sum(y * w)", {
   set.seed(7)
   fd_cases <- list(
@@ -271,7 +305,9 @@ test_that("results are identical for 1 and 2 threads", {
     list(d = c(10, 12, 25, 100), red = c(2, 4)), # general
     list(d = c(10, 12, 25, 100), red = c(1, 3)), # general
     list(d = c(n), red = 1),                # everything reduced
-    list(d = c(3, 100000), red = 2)         # few rows, long reduced run
+    list(d = c(3, 100000), red = 2),        # few rows, long reduced run
+    list(d = c(2000, 3, 100), red = 2),     # more row blocks than backward groups
+    list(d = c(70001, 7), red = 2)          # several row blocks, sweep remainders
   )
   for (cs in layouts) {
     x <- array(rnorm(prod(cs$d), 1, 2), dim = cs$d)
