@@ -231,6 +231,11 @@ inline idx_t rows_block(const Plan& p, idx_t arrays = 1) {
   idx_t B = NL_ROWS_TARGET / ((p.b > 0 ? p.b : 1) * arrays);
   if (B < NL_ROWS_MIN) B = NL_ROWS_MIN;
   if (B > NL_ROWS_MAX) B = NL_ROWS_MAX;
+  // at least 16 blocks when the rows allow, so that every thread has work on
+  // mid-sized inputs
+  idx_t share = ((p.a + 15) / 16 + 7) / 8 * 8;
+  if (share < NL_ROWS_MIN) share = NL_ROWS_MIN;
+  if (B > share) B = share;
   B = (B / 8) * 8;
   if (B > p.a) B = p.a;
   if (B < 1) B = 1;
