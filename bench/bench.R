@@ -137,6 +137,17 @@ ms_ln_backward <- function(x, dy) {
   rstd * (dy - rowMeans2(dy) - xh * rowMeans2(dy * xh))
 }
 
+# Normalization over axis 2 of a rank-3 array: base R and matrixStats have no
+# reduction over a middle axis, so the axis is moved last with aperm() and back.
+axis2_last <- function(x3, f) {
+  d <- dim(x3)
+  xp <- aperm(x3, c(1, 3, 2))
+  dim(xp) <- c(d[1] * d[3], d[2])
+  y <- f(xp)
+  dim(y) <- c(d[1], d[3], d[2])
+  aperm(y, c(1, 3, 2))
+}
+
 # ---- one shape -----------------------------------------------------------------
 
 run_shape <- function(label, x) {
@@ -146,10 +157,18 @@ run_shape <- function(label, x) {
   v <- runif(C, 0.5, 2)
   g <- rnorm(C)
   b <- rnorm(C)
-  mat <- length(d) == 2
+  # base R and matrixStats see an array with channels last as the matrix
+  # (positions x channels) it is in memory; dim<- on it copies nothing
+  xm <- x
+  dim(xm) <- c(length(x) / C, C)
+  as_array <- function(y) {
+    if (is.list(y)) return(y)
+    dim(y) <- d
+    y
+  }
   rows <- list()
   add <- function(op, nl, base = NULL, ms = NULL, data = x) {
-    g <- time_group(data, nl, if (mat) base, if (mat) ms)
+    g <- time_group(data, nl, base, ms)
     r <- c(list(shape = label, op = op), g)
     rows[[length(rows) + 1]] <<- r
     cat(sprintf("%-14s %-36s nl %9s (%5.2fx yardstick %s)  base R %9s (%5.1fx)  matrixStats %9s (%5.1fx)  alloc %s\n",
@@ -160,41 +179,44 @@ run_shape <- function(label, x) {
 
   # LayerNormalization forward, last axis
   add("layer_norm forward (axis -1)", function() op_layer_normalization(x, axis = -1, epsilon = eps),
-      function() base_ln_last(x), function() ms_ln_last(x))
+      function() as_array(base_ln_last(xm)), function() as_array(ms_ln_last(xm)))
 
   # LayerNormalization forward, axis 2 of a rank-3 view of the same data
   x3 <- x
-  dim(x3) <- if (mat) c(d[1] / 4, 4, d[2]) else c(d[1], d[2], prod(d[-(1:2)]))
+  dim(x3) <- if (length(d) == 2) c(d[1] / 4, 4, d[2]) else c(d[1], d[2], prod(d[-(1:2)]))
   add("layer_norm forward (axis 2, rank 3)",
-      function() op_layer_normalization(x3, axis = 2, epsilon = eps), data = x3)
+      function() op_layer_normalization(x3, axis = 2, epsilon = eps),
+      function() axis2_last(x3, base_ln_last), function() axis2_last(x3, ms_ln_last), data = x3)
 
   # LayerNormalization backward, last axis
   runs_ln <- nl_runs(d, length(d))
   fw <- nl_kernel_layer_norm(x, runs_ln, NULL, NULL, eps)
   dy <- x * 0.5 + 1
+  dym <- dy
+  dim(dym) <- dim(xm)
   add("layer_norm backward (axis -1)",
       function() nl_kernel_norm_backward(x, dy, runs_ln, fw$mean, fw$rstd, NULL,
                                          param_on = "reduced", batch_stats = TRUE),
-      function() base_ln_backward(x, dy), function() ms_ln_backward(x, dy))
-  rm(fw, dy)
+      function() as_array(base_ln_backward(xm, dym)), function() as_array(ms_ln_backward(xm, dym)))
+  rm(fw, dy, dym)
 
   # BatchNormalization inference and training (channels last)
   add("batch_norm inference",
       function() op_batch_normalization(x, m, v, axis = -1, offset = b, scale = g, epsilon = eps),
-      function() base_bn_infer(x, m, v, g, b), function() ms_bn_infer(x, m, v, g, b))
+      function() as_array(base_bn_infer(xm, m, v, g, b)), function() as_array(ms_bn_infer(xm, m, v, g, b)))
   runs_bn <- nl_runs(d, seq_len(length(d) - 1))
   add("batch_norm training",
       function() nl_kernel_batch_norm_train(x, runs_bn, g, b, eps),
-      function() base_bn_train(x), function() ms_bn_train(x))
+      function() as_array(base_bn_train(xm)), function() as_array(ms_bn_train(xm)))
 
   # Normalization (preprocessing): apply and adapt()
   norm <- layer_normalization(mean = m, variance = v)
   s <- pmax(sqrt(v), 1e-7)
   add("normalization apply", function() norm(x),
-      function() base_norm_apply(x, m, s), function() ms_norm_apply(x, m, s))
+      function() as_array(base_norm_apply(xm, m, s)), function() as_array(ms_norm_apply(xm, m, s)))
   ad <- layer_normalization()
   add("normalization adapt()", function() adapt(ad, x),
-      function() base_adapt(x), function() ms_adapt(x))
+      function() base_adapt(xm), function() ms_adapt(xm))
   rows
 }
 

@@ -187,9 +187,64 @@ inline void rows_item(const Plan& p, idx_t B, idx_t nb, idx_t it, idx_t& off,
   k0 = i0 + p.a * l;
 }
 
-// Row statistics of a block: rows x cols at x0 (element (ii, j) at
-// x0[ii + stride * j]). Without NAs four columns are added per sweep of the
-// row accumulators: (c0 + c1) + (c2 + c3), a fixed order.
+// Column sweeps over a block of `rows` rows (element (ii, j) at
+// x0[ii + stride * j]), four columns per pass over the row accumulators:
+// (c0 + c1) + (c2 + c3), a fixed order.
+// S[ii] += x(ii, j) for j in [j0, j1)
+inline void sweep_sum(const double* x0, idx_t stride, idx_t rows, idx_t j0,
+                      idx_t j1, double* S) {
+  idx_t j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const double* c0 = x0 + stride * j;
+    const double* c1 = c0 + stride;
+    const double* c2 = c1 + stride;
+    const double* c3 = c2 + stride;
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) S[ii] += (c0[ii] + c1[ii]) + (c2[ii] + c3[ii]);
+  }
+  for (; j < j1; ++j) {
+    const double* c0 = x0 + stride * j;
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) S[ii] += c0[ii];
+  }
+}
+
+// D[ii] += sum of e, Q[ii] += sum of e^2 with e = x(ii, j) - M[ii], j in
+// [j0, j1); optionally prefetches the same columns of the next block.
+inline void sweep_dev(const double* x0, idx_t stride, idx_t rows, idx_t j0,
+                      idx_t j1, const double* M, double* D, double* Q,
+                      const double* next = nullptr, idx_t next_rows = 0) {
+  idx_t j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const double* c0 = x0 + stride * j;
+    const double* c1 = c0 + stride;
+    const double* c2 = c1 + stride;
+    const double* c3 = c2 + stride;
+    if (next) {
+      for (idx_t u = 0; u < 4; ++u) prefetch_rows(next + stride * (j + u), next_rows);
+    }
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      const double m = M[ii];
+      const double e0 = c0[ii] - m, e1 = c1[ii] - m, e2 = c2[ii] - m, e3 = c3[ii] - m;
+      D[ii] += (e0 + e1) + (e2 + e3);
+      Q[ii] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3);
+    }
+  }
+  for (; j < j1; ++j) {
+    const double* c0 = x0 + stride * j;
+    if (next) prefetch_rows(next + stride * j, next_rows);
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      const double e = c0[ii] - M[ii];
+      D[ii] += e;
+      Q[ii] += e * e;
+    }
+  }
+}
+
+// Row statistics of a cached block: mean M, population variance V and count
+// C per row, two passes over the block (S is scratch).
 template <bool NA>
 inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
                              idx_t cols, double* S, double* C, double* M,
@@ -197,25 +252,13 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
   NL_SIMD
   for (idx_t ii = 0; ii < rows; ++ii) {
     S[ii] = 0;
-    C[ii] = 0;
+    C[ii] = NA ? 0.0 : static_cast<double>(cols);
   }
-  idx_t j = 0;
   if (!NA) {
-    for (; j + 4 <= cols; j += 4) {
-      const double* c0 = x0 + stride * j;
-      const double* c1 = c0 + stride;
-      const double* c2 = c1 + stride;
-      const double* c3 = c2 + stride;
-      NL_SIMD
-      for (idx_t ii = 0; ii < rows; ++ii) S[ii] += (c0[ii] + c1[ii]) + (c2[ii] + c3[ii]);
-    }
-  }
-  for (; j < cols; ++j) {
-    const double* col = x0 + stride * j;
-    if (!NA) {
-      NL_SIMD
-      for (idx_t ii = 0; ii < rows; ++ii) S[ii] += col[ii];
-    } else {
+    sweep_sum(x0, stride, rows, 0, cols, S);
+  } else {
+    for (idx_t j = 0; j < cols; ++j) {
+      const double* col = x0 + stride * j;
       NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) {
         const double v = col[ii];
@@ -225,48 +268,74 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows,
       }
     }
   }
-  if (!NA) {
-    NL_SIMD
-    for (idx_t ii = 0; ii < rows; ++ii) C[ii] = static_cast<double>(cols);
-  }
   NL_SIMD
   for (idx_t ii = 0; ii < rows; ++ii) {
     M[ii] = S[ii] / C[ii];
     S[ii] = 0;  // reused: sum of deviations
     V[ii] = 0;  // sum of squared deviations
   }
-  j = 0;
   if (!NA) {
-    for (; j + 4 <= cols; j += 4) {
-      const double* c0 = x0 + stride * j;
-      const double* c1 = c0 + stride;
-      const double* c2 = c1 + stride;
-      const double* c3 = c2 + stride;
-      if (next) {
-        for (idx_t u = 0; u < 4; ++u) prefetch_rows(next + stride * (j + u), next_rows);
-      }
+    sweep_dev(x0, stride, rows, 0, cols, M, S, V, next, next_rows);
+  } else {
+    for (idx_t j = 0; j < cols; ++j) {
+      const double* col = x0 + stride * j;
       NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) {
-        const double m = M[ii];
-        const double e0 = c0[ii] - m, e1 = c1[ii] - m, e2 = c2[ii] - m, e3 = c3[ii] - m;
-        S[ii] += (e0 + e1) + (e2 + e3);
-        V[ii] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3);
+        const double v = col[ii];
+        const double e = std::isnan(v) ? 0.0 : v - M[ii];
+        S[ii] += e;
+        V[ii] += e * e;
       }
-    }
-  }
-  for (; j < cols; ++j) {
-    const double* col = x0 + stride * j;
-    if (next) prefetch_rows(next + stride * j, next_rows);
-    NL_SIMD
-    for (idx_t ii = 0; ii < rows; ++ii) {
-      const double v = col[ii];
-      const double e = (NA && std::isnan(v)) ? 0.0 : v - M[ii];
-      S[ii] += e;
-      V[ii] += e * e;
     }
   }
   NL_SIMD
   for (idx_t ii = 0; ii < rows; ++ii) V[ii] = finish_var(C[ii], S[ii], V[ii]);
+}
+
+// Row statistics of a streamed block (no missing values): the columns are
+// taken in panels of P that stay in cache; each panel gets its own two-pass
+// mean and sum of squared deviations, merged into the running ones panel by
+// panel in column order (Chan, Golub and LeVeque's pairwise update). S, D, Q
+// are scratch.
+inline void rows_block_stats_panels(const double* x0, idx_t stride, idx_t rows,
+                                    idx_t cols, idx_t P, double* S, double* C,
+                                    double* M, double* V, double* D, double* Q) {
+  NL_SIMD
+  for (idx_t ii = 0; ii < rows; ++ii) {
+    M[ii] = 0;
+    V[ii] = 0;
+  }
+  double n = 0;
+  for (idx_t j0 = 0; j0 < cols; j0 += P) {
+    const idx_t j1 = (cols - j0 < P) ? cols : j0 + P;
+    const double np = static_cast<double>(j1 - j0);
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) S[ii] = 0;
+    sweep_sum(x0, stride, rows, j0, j1, S);
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      S[ii] = S[ii] / np;  // panel mean
+      D[ii] = 0;
+      Q[ii] = 0;
+    }
+    sweep_dev(x0, stride, rows, j0, j1, S, D, Q);
+    const double nn = n + np;
+    const double w = np / nn, w2 = n * np / nn;
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      double m2 = Q[ii] - D[ii] * D[ii] / np;
+      m2 = m2 < 0 ? 0.0 : m2;
+      const double d = S[ii] - M[ii];
+      M[ii] += d * w;
+      V[ii] += m2 + d * d * w2;
+    }
+    n = nn;
+  }
+  NL_SIMD
+  for (idx_t ii = 0; ii < rows; ++ii) {
+    C[ii] = n;
+    V[ii] = V[ii] / n;
+  }
 }
 
 // Output of a block given per-row center and scale.
@@ -340,7 +409,12 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
   const idx_t B = rows_block(p);
   const idx_t nb = (a + B - 1) / B;
   const idx_t items = nb * c;
-  RowScratch scratch(nthr, 4, B);
+  // streamed blocks are too large to prefetch, and without missing values
+  // their statistics are taken panel by panel
+  const bool streamed = rows_streamed(p);
+  const bool panels = streamed && !NA;
+  const idx_t P = rows_panel(B);
+  RowScratch scratch(nthr, panels ? 6 : 4, B);
   NL_PARALLEL_FOR
   for (idx_t it = 0; it < items; ++it) {
     double* S = scratch.get(0);
@@ -349,9 +423,14 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
     double* V = scratch.get(3);
     idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
     rows_item(p, B, nb, it, off, k0, rows);
-    if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
-    rows_block_stats<NA>(A.x + off, a, rows, b, S, C, M, V,
-                         nrows ? A.x + noff : nullptr, nrows);
+    if (it + 1 < items && !streamed) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
+    if (panels) {
+      rows_block_stats_panels(A.x + off, a, rows, b, P, S, C, M, V, scratch.get(4),
+                              scratch.get(5));
+    } else {
+      rows_block_stats<NA>(A.x + off, a, rows, b, S, C, M, V,
+                           nrows ? A.x + noff : nullptr, nrows);
+    }
     if (A.mean) std::copy(M, M + rows, A.mean + k0);
     if (A.var) std::copy(V, V + rows, A.var + k0);
     if (A.count) std::copy(C, C + rows, A.count + k0);
@@ -668,6 +747,7 @@ inline void apply(const Plan& p, const double* x, const double* center,
     const idx_t B = rows_block(p);
     const idx_t nb = (a + B - 1) / B;
     const idx_t items = nb * c;
+    const bool prefetch = !rows_streamed(p);
     RowScratch scratch(nthr, 2, B);
     NL_PARALLEL_FOR
     for (idx_t it = 0; it < items; ++it) {
@@ -675,7 +755,7 @@ inline void apply(const Plan& p, const double* x, const double* center,
       double* Sh = scratch.get(1);
       idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
       rows_item(p, B, nb, it, off, k0, rows);
-      if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
+      if (it + 1 < items && prefetch) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
       const double* nx = nrows ? x + noff : nullptr;
       const double* cen = center ? center + k0 : nullptr;
       if (!param_kept) {
@@ -886,6 +966,7 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
   const double invR = 1.0 / static_cast<double>(p.R);
   std::vector<double> part;
   if (!A.param_kept) part.assign(static_cast<std::size_t>(ng) * 2 * b, 0.0);
+  const bool prefetch = !rows_streamed(p, 2);
   RowScratch scratch(nthr, 7, B);
   NL_PARALLEL_FOR
   for (idx_t g = 0; g < ng; ++g) {
@@ -902,7 +983,7 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
     for (idx_t it = group_begin(items, ng, g); it < it1; ++it) {
       idx_t off, k0, rows, noff = 0, nk0, nrows = 0;
       rows_item(p, B, nb, it, off, k0, rows);
-      if (it + 1 < items) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
+      if (it + 1 < items && prefetch) rows_item(p, B, nb, it + 1, noff, nk0, nrows);
       NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) {
         M[ii] = A.mean[k0 + ii];

@@ -211,35 +211,59 @@ inline void for_each_piece(const Plan& p, idx_t j, idx_t r0, idx_t r1, F&& f) {
 // Fixed work partitions (independent of the thread count).
 
 #ifndef NL_ROWS_TARGET
-#define NL_ROWS_TARGET 262144  // elements per PATH_ROWS block (2 MiB of doubles)
+#define NL_ROWS_TARGET 262144  // elements per cached PATH_ROWS block (2 MiB of doubles)
 #endif
-#ifndef NL_ROWS_MIN
-#define NL_ROWS_MIN 64  // rows: shorter contiguous runs stream poorly
+#ifndef NL_ROWS_STREAM
+#define NL_ROWS_STREAM 512  // fewer rows than this per cached block: stream instead
 #endif
 #ifndef NL_ROWS_MAX
 #define NL_ROWS_MAX 32768
 #endif
-// PATH_ROWS: rows per block. A block of rows x b columns is visited two or
-// three times in a row (statistics, deviations, output), so it should stay in
-// the outer caches; within it every column is a contiguous run of `rows`
-// values, and long runs are what the memory system streams fastest. Measured
-// on a 2-core AMD EPYC (1 MiB L2 per core, 32 MiB L3): 2 MiB blocks beat
-// 128 KiB blocks by 1.3-1.6x on both tall (1e6 x 64) and wide (1e4 x 4096)
-// matrices.
-// `arrays` is the number of input arrays read block by block.
+#ifndef NL_PANEL_TARGET
+#define NL_PANEL_TARGET 65536  // elements per column panel of a streamed block (512 KiB)
+#endif
+
+// PATH_ROWS blocks of rows. Within a block every column is a contiguous run
+// of `rows` values, and long runs are what the memory system streams fastest
+// (measured on a 2-core AMD EPYC VM, 1 MiB L2 per core, 32 MiB L3):
+// - "cached" blocks (up to about 2 MiB, read `arrays` at a time) stay in the
+//   outer caches between the passes over them (statistics, deviations,
+//   output), so the input is read from memory once. 2 MiB blocks beat
+//   128 KiB blocks by 1.3-1.6x.
+// - on wide matrices a cached block would have fewer than NL_ROWS_STREAM rows,
+//   i.e. runs of a few hundred bytes; there "streamed" blocks of long runs
+//   that are read from memory once per pass are faster (1e4 x 4096: 1.6-2x
+//   without page faults), the forward statistics being computed in column
+//   panels that do stay in cache (rows_panel()).
+inline bool rows_streamed(const Plan& p, idx_t arrays = 1) {
+  return NL_ROWS_TARGET / ((p.b > 0 ? p.b : 1) * arrays) < NL_ROWS_STREAM;
+}
+
+// Rows per block; depends on the shape only. At least 16 cached blocks (4
+// streamed ones) per slab when the rows allow, so that threads share the work.
 inline idx_t rows_block(const Plan& p, idx_t arrays = 1) {
-  idx_t B = NL_ROWS_TARGET / ((p.b > 0 ? p.b : 1) * arrays);
-  if (B < NL_ROWS_MIN) B = NL_ROWS_MIN;
+  idx_t B, parts;
+  if (rows_streamed(p, arrays)) {
+    B = 8192;
+    parts = 4;
+  } else {
+    B = NL_ROWS_TARGET / ((p.b > 0 ? p.b : 1) * arrays);
+    parts = 16;
+  }
   if (B > NL_ROWS_MAX) B = NL_ROWS_MAX;
-  // at least 16 blocks when the rows allow, so that every thread has work on
-  // mid-sized inputs
-  idx_t share = ((p.a + 15) / 16 + 7) / 8 * 8;
-  if (share < NL_ROWS_MIN) share = NL_ROWS_MIN;
+  idx_t share = ((p.a + parts - 1) / parts + 7) / 8 * 8;
+  if (share < 64) share = 64;
   if (B > share) B = share;
   B = (B / 8) * 8;
   if (B > p.a) B = p.a;
   if (B < 1) B = 1;
   return B;
+}
+
+// Columns per statistics panel of a streamed block of B rows.
+inline idx_t rows_panel(idx_t B) {
+  idx_t P = NL_PANEL_TARGET / (B > 0 ? B : 1);
+  return P < 4 ? 4 : P;
 }
 
 // PATH_COLS: reduced positions per chunk.

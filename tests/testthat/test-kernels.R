@@ -125,7 +125,8 @@ test_that("row-blocked kernels match the reference across blocks and groups", {
     list(d = c(70001, 7), red = 2),
     list(d = c(9, 70001, 5), red = 2),
     list(d = c(2000, 3, 100), red = 2),
-    list(d = c(130, 4097), red = 2)
+    list(d = c(130, 4097), red = 2),
+    list(d = c(3000, 700), red = 2)
   )
   for (cs in layouts) {
     x <- array(rnorm(prod(cs$d), 2, 3), dim = cs$d)
@@ -140,6 +141,11 @@ test_that("row-blocked kernels match the reference across blocks and groups", {
                  tolerance = tol, info = info)
     expect_equal(nl_kernel_moments(x, runs)$var,
                  ref_moments(x, cs$red)$var, tolerance = tol, info = info)
+    xna <- x
+    xna[sample(length(x), 50)] <- NA
+    expect_equal(nl_kernel_moments(xna, runs, na_rm = TRUE)[c("mean", "var", "count")],
+                 ref_moments(xna, cs$red, na_rm = TRUE)[c("mean", "var", "count")],
+                 tolerance = tol, info = info)
     for (param_on in c("reduced", "kept")) {
       gamma <- if (param_on == "kept") gK else gR
       expect_equal(
@@ -307,7 +313,8 @@ test_that("results are identical for 1 and 2 threads", {
     list(d = c(n), red = 1),                # everything reduced
     list(d = c(3, 100000), red = 2),        # few rows, long reduced run
     list(d = c(2000, 3, 100), red = 2),     # more row blocks than backward groups
-    list(d = c(70001, 7), red = 2)          # several row blocks, sweep remainders
+    list(d = c(70001, 7), red = 2),         # several row blocks, sweep remainders
+    list(d = c(130, 4097), red = 2)         # wide: streamed blocks, column panels
   )
   for (cs in layouts) {
     x <- array(rnorm(prod(cs$d), 1, 2), dim = cs$d)
