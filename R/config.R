@@ -19,9 +19,17 @@ nl_constructor_names <- c(
 #' axes stay 1-based as in R). Initializers, regularizers and constraints are
 #' serialized as lists with `module`, `class_name`, `config` and
 #' `registered_name`. `from_config()` creates a new, unbuilt layer (or
-#' sequential model) from such a list; weights are not part of the config.
+#' model) from such a list; weights are not part of the config.
 #'
-#' @param object A layer or a sequential model.
+#' A sequential model's config lists its layers' configs. A functional model's
+#' config follows Keras's layout: `layers` (inputs first, as `"InputLayer"`
+#' entries), each with `class_name`, `name`, `config` and `inbound_nodes` (one
+#' per call of the layer, listing the tensors it consumed), plus
+#' `input_layers` and `output_layers`. Tensors are referenced as
+#' `list(layer name, node index, tensor index)` with 1-based indices.
+#' `from_config()` rebuilds the same graph, shared layers included.
+#'
+#' @param object A layer, a sequential model or a functional model.
 #' @param config A list returned by `get_config()`.
 #' @param custom_objects Unused; accepted for compatibility with keras3.
 #' @returns `get_config()`: a named list with attribute `"__class__"` (the
@@ -34,14 +42,19 @@ nl_constructor_names <- c(
 #' str(cfg[c("axis", "epsilon")])
 #' norm2 <- from_config(cfg)
 #' norm2
+#'
+#' # a functional model
+#' inputs <- keras_input(shape = 4)
+#' outputs <- inputs |> layer_dense(3) |> layer_layer_normalization()
+#' model <- keras_model(inputs, outputs)
+#' model2 <- from_config(get_config(model))
+#' model2
 get_config <- function(object) {
   nl_check_layer_arg(object)
   st <- nl_state(object)
-  if (inherits(object, "nl_functional")) {
-    nl_abort(c("{.fn get_config} supports layers and sequential models.",
-               i = "Save a functional model with {.fn saveRDS} instead."), "config")
-  }
-  cfg <- if (inherits(object, "nl_sequential")) {
+  cfg <- if (inherits(object, "nl_functional")) {
+    nl_functional_config(object)
+  } else if (inherits(object, "nl_sequential")) {
     list(name = st$name, trainable = st$trainable,
          input_shape = if (is.null(st$declared_shape)) NULL else st$declared_shape[-1],
          layers = lapply(st$layers, get_config))
@@ -64,6 +77,7 @@ from_config <- function(config, custom_objects = NULL) {
                x = "You supplied {nl_describe(config)} without a {.val __class__} attribute."),
              "config")
   }
+  if (identical(cls, "Functional")) return(nl_functional_from_config(config))
   if (identical(cls, "Sequential")) {
     model <- keras_model_sequential(input_shape = config$input_shape, name = config$name,
                                     trainable = config$trainable %||% TRUE)

@@ -149,3 +149,84 @@ nl_layer_backward.nl_functional <- function(layer, cache, dy) {
   dx <- grad_of[in_ids]
   list(dx = if (length(dx) == 1) dx[[1]] else dx, grads = grads)
 }
+
+# get_config() of a functional model, laid out as Keras does: `layers` in graph
+# order (inputs first), each with its own config and `inbound_nodes`, one per
+# call of the layer, listing the tensors that call consumed; `input_layers` and
+# `output_layers` name the model's inputs and outputs. A tensor is referenced
+# as list(layer name, node index, tensor index), indices 1-based.
+nl_functional_config <- function(model) {
+  st <- nl_state(model)
+  ref_of <- list()
+  entries <- list()
+  for (t in st$inputs) {
+    ref_of[[as.character(t$id)]] <- list(t$name, 1L, 1L)
+    entries[[t$name]] <- list(class_name = "InputLayer", name = t$name,
+                              config = list(batch_shape = t$shape, name = t$name),
+                              inbound_nodes = list())
+  }
+  for (nd in st$nodes) {
+    nm <- nd$layer$name
+    if (is.null(entries[[nm]])) {
+      entries[[nm]] <- list(class_name = nl_state(nd$layer)$class_name, name = nm,
+                            config = get_config(nd$layer), inbound_nodes = list())
+    }
+    refs <- unname(lapply(as.character(nd$in_ids), function(id) ref_of[[id]]))
+    k <- length(entries[[nm]]$inbound_nodes) + 1L
+    entries[[nm]]$inbound_nodes[[k]] <- refs
+    ref_of[[as.character(nd$out_id)]] <- list(nm, k, 1L)
+  }
+  tensor_refs <- function(ts) unname(lapply(ts, function(t) ref_of[[as.character(t$id)]]))
+  list(name = st$name, trainable = st$trainable, layers = unname(entries),
+       input_layers = tensor_refs(st$inputs), output_layers = tensor_refs(st$outputs))
+}
+
+# from_config() for a functional model: recreate the inputs and the layers,
+# then replay every call on symbolic tensors. A call can only run once the
+# tensors it consumes exist (a shared layer's later call may use layers listed
+# after it), so calls run in passes until none is left.
+nl_functional_from_config <- function(config, call = rlang::caller_env()) {
+  bad <- function(what) {
+    nl_abort(c("{.arg config} is not a valid functional model config.",
+               x = what, i = "Use a list returned by {.fn get_config} on a functional model."),
+             "config", call = call)
+  }
+  if (!is.list(config$layers) || !is.list(config$input_layers) || !is.list(config$output_layers)) {
+    bad("It lacks {.field layers}, {.field input_layers} or {.field output_layers}.")
+  }
+  key <- function(ref) {
+    if (!is.list(ref) || length(ref) < 2) bad("A tensor reference is not list(layer name, node index, tensor index).")
+    paste0(ref[[1]], "#", ref[[2]])
+  }
+  tensors <- list()
+  calls <- list()
+  for (lc in config$layers) {
+    if (identical(lc$class_name, "InputLayer")) {
+      tensors[[key(list(lc$name, 1L))]] <- keras_input(batch_shape = lc$config$batch_shape,
+                                                       name = lc$name)
+      next
+    }
+    layer <- from_config(lc$config)
+    for (j in seq_along(lc$inbound_nodes)) {
+      calls[[length(calls) + 1]] <- list(layer = layer, out = key(list(lc$name, j)),
+                                         ins = vapply(lc$inbound_nodes[[j]], key, ""))
+    }
+  }
+  while (length(calls) > 0) {
+    ready <- vapply(calls, function(cl) all(cl$ins %in% names(tensors)), TRUE)
+    if (!any(ready)) bad("Some layer calls consume tensors that no layer or input produces.")
+    for (cl in calls[ready]) {
+      args <- unname(tensors[cl$ins])
+      tensors[[cl$out]] <- cl$layer(if (length(args) == 1) args[[1]] else args)
+    }
+    calls <- calls[!ready]
+  }
+  pick <- function(refs) {
+    ks <- vapply(refs, key, "")
+    if (!all(ks %in% names(tensors))) bad("An input or output names a tensor that is never produced.")
+    unname(tensors[ks])
+  }
+  model <- keras_model(pick(config$input_layers), pick(config$output_layers), name = config$name)
+  if (identical(config$trainable, FALSE)) model$trainable <- FALSE
+  model
+}
