@@ -58,6 +58,15 @@
 #'   `trainable = FALSE`): the output is normalized with the moving statistics
 #'   and nothing is updated. A freshly created layer therefore returns
 #'   `x / sqrt(1 + epsilon)`.
+#'
+#' `layer(x, training = TRUE, mask = m)` takes the batch statistics over the
+#' masked-in positions only, as Keras 3 does: `m` has the shape of `x` without
+#' its last axis (logical or 0/1), is broadcast along that axis, and with
+#' `n = sum(m)` over the reduced axes the statistics are
+#' `sum(m * x) / (n + 1e-7)` and `sum(m * (x - mean)^2) / (n + 1e-7)`. All
+#' positions are then normalized with them. In inference the mask changes
+#' nothing. Masks are taken in direct calls of the layer on an array (not by
+#' models or symbolic tensors); other layers accept and ignore `mask`.
 #' @export
 #' @family normalization layers
 #' @examples
@@ -69,6 +78,11 @@
 #' bn$moving_mean
 #' bn$moving_variance
 #' bn(x)                    # inference with the moving statistics
+#'
+#' # masked batch statistics: rows 3 and 4 do not count
+#' bn2 <- layer_batch_normalization(momentum = 0)
+#' y <- bn2(x, training = TRUE, mask = c(TRUE, TRUE, FALSE, FALSE))
+#' bn2$moving_mean          # about the mean of rows 1 and 2
 #'
 #' # channels-first images: one statistic per channel (axis 2)
 #' img <- array(rnorm(2 * 3 * 4 * 4), c(2, 3, 4, 4))
@@ -227,6 +241,12 @@ nl_layer_build.nl_batch_normalization <- function(layer, input_shape) {
 
 #' @export
 nl_layer_forward.nl_batch_normalization <- function(layer, x, training) {
+  nl_bn_forward(layer, x, training)
+}
+
+# The forward pass; `mask` (eager calls only) selects the positions whose
+# values enter the batch statistics in training.
+nl_bn_forward <- function(layer, x, training, mask = NULL) {
   st <- nl_state(layer)
   cfg <- st$config
   w <- st$weights
@@ -234,9 +254,17 @@ nl_layer_forward.nl_batch_normalization <- function(layer, x, training) {
   axis <- st$axis_pos
   runs <- nl_runs(d, setdiff(seq_along(d), axis))
   eps <- cfg$epsilon
+  if (!is.null(mask)) mask <- nl_bn_check_mask(mask, d)
   if (isTRUE(training) && isTRUE(st$trainable)) {
-    if (cfg$renorm) return(nl_bn_forward_renorm(layer, x, runs))
-    res <- nl_kernel_batch_norm_train(x, runs, w$gamma, w$beta, eps)
+    mom <- if (is.null(mask)) NULL else nl_bn_masked_moments(x, runs, mask)
+    if (cfg$renorm) return(nl_bn_forward_renorm(layer, x, runs, mom))
+    if (is.null(mom)) {
+      res <- nl_kernel_batch_norm_train(x, runs, w$gamma, w$beta, eps)
+    } else {
+      res <- list(y = nl_kernel_apply(x, runs, center = mom$mean, scale = 1 / sqrt(mom$var + eps),
+                                      gamma = w$gamma, beta = w$beta, param_on = "kept"),
+                  mean = mom$mean, var = mom$var)
+    }
     y <- res$y
     dim(y) <- d
     m <- cfg$momentum
@@ -244,7 +272,7 @@ nl_layer_forward.nl_batch_normalization <- function(layer, x, training) {
     st$weights$moving_mean <- w$moving_mean * m + res$mean * (1 - m)
     st$weights$moving_variance <- w$moving_variance * m + res$var * (1 - m)
     cache <- list(x = x, runs = runs, mean = res$mean, rstd = 1 / sqrt(res$var + eps),
-                  gamma = w$gamma, batch_stats = TRUE)
+                  gamma = w$gamma, batch_stats = TRUE, masked = !is.null(mom))
     return(list(output = y, cache = cache))
   }
   rstd <- 1 / sqrt(w$moving_variance + eps)
@@ -258,12 +286,13 @@ nl_layer_forward.nl_batch_normalization <- function(layer, x, training) {
 
 # Batch renormalization, training step (spec 2.3). r and d use the renorm
 # statistics from before this step and are constants for the gradients.
-nl_bn_forward_renorm <- function(layer, x, runs) {
+nl_bn_forward_renorm <- function(layer, x, runs, mom = NULL) {
   st <- nl_state(layer)
   cfg <- st$config
   w <- st$weights
   eps <- cfg$epsilon
-  mom <- nl_kernel_moments(x, runs)
+  masked <- !is.null(mom)
+  if (!masked) mom <- nl_kernel_moments(x, runs)
   s_b <- sqrt(mom$var + eps)
   s_hat <- pmax(w$renorm_stddev, sqrt(eps))
   r <- s_b / s_hat
@@ -288,13 +317,53 @@ nl_bn_forward_renorm <- function(layer, x, runs) {
   st$weights$moving_stddev <- moving_stddev
   st$weights$moving_variance <- pmax(moving_stddev^2 - eps, 0)
   cache <- list(x = x, runs = runs, mean = mom$mean, rstd = rstd, gamma = gamma_eff,
-                batch_stats = TRUE, r = r, d = dd)
+                batch_stats = TRUE, r = r, d = dd, masked = masked)
   list(output = y, cache = cache)
+}
+
+# A mask has the input's shape without its last axis (spec 2.3); it is
+# broadcast along that last axis.
+nl_bn_check_mask <- function(mask, d, call = rlang::caller_env()) {
+  if (is.data.frame(mask)) mask <- as.matrix(mask)
+  md <- if (is.null(dim(mask))) length(mask) else dim(mask)
+  want <- d[-length(d)]
+  ok_type <- (is.logical(mask) || is.numeric(mask)) && !anyNA(mask)
+  ok_shape <- length(d) >= 2 && length(md) == length(want) && all(md == want)
+  if (!ok_shape) {
+    nl_abort(c("The mask provided should be one dimension less than the inputs.",
+               x = "Received: mask.shape={nl_format_shape(md)}, inputs.shape={nl_format_shape(d)}.",
+               i = "Give a mask of shape {nl_format_shape(want)}: the input's shape without its last axis."),
+             "shape", call = call)
+  }
+  if (!ok_type) {
+    nl_abort(c("{.arg mask} must be logical or numeric without missing values.",
+               x = "You supplied {nl_describe(mask)}."), "type", call = call)
+  }
+  as.double(mask)
+}
+
+# Masked batch moments (spec 2.3, Keras >= 3.9): with the mask w broadcast
+# along the last axis and n = sum(w) over the reduced axes,
+# mean = sum(w * x) / (n + 1e-7) and var = sum(w * (x - mean)^2) / (n + 1e-7).
+nl_bn_masked_moments <- function(x, runs, mask) {
+  d <- dim(x)
+  W <- rep(mask, times = d[length(d)])
+  dim(W) <- d
+  R <- prod(runs$sizes[runs$reduced])
+  sum_red <- function(v) nl_kernel_moments(v, runs)$mean * R
+  n <- sum_red(W)
+  mean <- sum_red(W * x) / (n + 1e-7)
+  dev <- nl_kernel_apply(x, runs, center = mean, scale = rep(1, length(mean)),
+                         param_on = "kept")
+  list(mean = mean, var = sum_red(W * dev * dev) / (n + 1e-7))
 }
 
 #' @export
 nl_layer_backward.nl_batch_normalization <- function(layer, cache, dy) {
   st <- nl_state(layer)
+  if (isTRUE(cache$masked)) {
+    nl_abort("Gradients through masked batch statistics are not supported.", "state")
+  }
   g <- nl_kernel_norm_backward(cache$x, dy, cache$runs, cache$mean, cache$rstd,
                                cache$gamma, param_on = "kept",
                                batch_stats = cache$batch_stats)

@@ -189,9 +189,14 @@ nl_with_rollback <- function(layers, expr) {
   res
 }
 
-# Runs a layer eagerly on a double array: builds or checks, then forward.
-nl_layer_run <- function(layer, x, training = FALSE, call = rlang::caller_env()) {
+# Runs a layer eagerly on a double array: builds or checks, then forward. A
+# mask reaches only the layers that use one (BatchNormalization).
+nl_layer_run <- function(layer, x, training = FALSE, call = rlang::caller_env(),
+                         mask = NULL) {
   nl_layer_prepare(layer, if (is.list(x)) dim(x[[1]]) else dim(x), call = call)
+  if (!is.null(mask) && inherits(layer, "nl_batch_normalization")) {
+    return(nl_bn_forward(layer, x, isTRUE(training), mask = mask))
+  }
   nl_layer_forward(layer, x, isTRUE(training))
 }
 
@@ -222,20 +227,34 @@ nl_layer_invoke_impl <- function(layer, object, ..., training = NULL, call) {
     nl_sequential_add(object, layer, call = call)
     return(invisible(object))
   }
+  dots <- list(...)
+  nl_check_dots(dots, "mask", call = call)
+  mask <- dots$mask
   if (inherits(object, "nl_symbolic_tensor") ||
       (is.list(object) && !is.data.frame(object) && length(object) > 0 &&
        all(vapply(object, inherits, logical(1), "nl_symbolic_tensor")))) {
+    if (!is.null(mask)) {
+      nl_abort(c("{.arg mask} is supported when a layer is called on an array, not on a symbolic tensor.",
+                 i = "Call the layer on the data itself, e.g. {.code layer(x, training = TRUE, mask = m)}."),
+               "argument", call = call)
+    }
     return(nl_symbolic_call(layer, object, call = call))
+  }
+  if (!is.null(mask) && inherits(layer, "nl_model")) {
+    nl_abort(c("{.arg mask} is supported when calling a layer, not a model.",
+               i = "Call the BatchNormalization layer itself with {.arg mask}."),
+             "argument", call = call)
   }
   if (inherits(object, "nl_model") || inherits(object, "nl_layer")) {
     nl_abort(c("Cannot call a layer on a layer or a functional model.",
                i = "Only a sequential model can take a layer: use {.fn keras_model_sequential}."),
              "type", call = call)
   }
-  nl_layer_call_eager(layer, object, training = training, call = call)
+  nl_layer_call_eager(layer, object, training = training, call = call, mask = mask)
 }
 
-nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::caller_env()) {
+nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::caller_env(),
+                                mask = NULL) {
   if (inherits(layer, "nl_model") && is.list(object) && !is.data.frame(object)) {
     infos <- lapply(object, nl_as_input, arg = "object", call = call)
     x <- lapply(infos, `[[`, "x")
@@ -244,7 +263,8 @@ nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::c
     info <- nl_as_input(object, arg = "object", call = call)
     x <- info$x
   }
-  res <- nl_with_rollback(nl_all_layers(layer), nl_layer_run(layer, x, training, call = call))
+  res <- nl_with_rollback(nl_all_layers(layer),
+                          nl_layer_run(layer, x, training, call = call, mask = mask))
   nl_restore_output(res$output, info)
 }
 

@@ -599,3 +599,74 @@ test_that("backward with renorm treats r and d as constants", {
     }
   }
 })
+
+test_that("masked batch statistics follow Keras (spec 14.3)", {
+  # 10 sequences x 4 steps x 2 features; steps 3 and 4 masked out
+  x <- array(99, c(10, 4, 2))
+  x[, 1, ] <- rep(c(1, 5), each = 10)
+  x[, 2, ] <- rep(c(2, 5), each = 10)
+  m <- matrix(c(TRUE, TRUE, FALSE, FALSE), 10, 4, byrow = TRUE)
+  bn <- layer_batch_normalization(momentum = 0)
+  y <- bn(x, training = TRUE, mask = m)
+  expect_equal(bn$moving_mean, c(1.5, 5), tolerance = 1e-7)
+  expect_equal(bn$moving_variance, c(0.25, 0), tolerance = 1e-7)
+  # every position, masked ones too, is normalized with the masked statistics
+  mu <- 30 / (20 + 1e-7)
+  v <- (10 * (1 - mu)^2 + 10 * (2 - mu)^2) / (20 + 1e-7)
+  expect_equal(y[, , 1], (x[, , 1] - mu) / sqrt(v + 1e-3), tolerance = 1e-12)
+  # a 0/1 numeric mask is the same as a logical one
+  bn2 <- layer_batch_normalization(momentum = 0)
+  expect_identical(bn2(x, training = TRUE, mask = m * 1), y)
+})
+
+test_that("masked moments match a weighted reference on random data and axes", {
+  set.seed(5)
+  for (axis in c(-1L, 2L)) {
+    x <- array(rnorm(5 * 3 * 4, 2, 3), c(5, 3, 4))
+    m <- array(runif(5 * 3) > 0.4, c(5, 3))
+    bn <- layer_batch_normalization(axis = axis, momentum = 0, epsilon = 1e-3)
+    y <- bn(x, training = TRUE, mask = m)
+    ax <- if (axis < 0) 3L else axis
+    W <- array(rep(as.double(m), times = 4), dim(x))
+    n <- apply(W, ax, sum)
+    mu <- apply(W * x, ax, sum) / (n + 1e-7)
+    dev <- sweep(x, ax, mu)
+    v <- apply(W * dev^2, ax, sum) / (n + 1e-7)
+    expect_equal(bn$moving_mean, mu, tolerance = 1e-12)
+    expect_equal(bn$moving_variance, v, tolerance = 1e-12)
+    expect_equal(y, sweep(dev, ax, sqrt(v + 1e-3), "/"), tolerance = 1e-12)
+  }
+  # an all-ones mask gives the unmasked statistics up to the 1e-7 in the count
+  x <- matrix(rnorm(40), 10)
+  a <- layer_batch_normalization(momentum = 0)
+  b <- layer_batch_normalization(momentum = 0)
+  expect_equal(a(x, training = TRUE, mask = rep(TRUE, 10)), b(x, training = TRUE),
+               tolerance = 1e-7)
+  expect_equal(a$moving_variance, b$moving_variance, tolerance = 1e-7)
+})
+
+test_that("masks are validated and leave the layer unchanged on error", {
+  x <- array(rnorm(24), c(2, 3, 4))
+  bn <- layer_batch_normalization()
+  bn(x)
+  before <- get_weights(bn)
+  expect_error(bn(x, training = TRUE, mask = matrix(TRUE, 2, 4)), class = "normlayers_error_shape")
+  expect_snapshot(bn(x, training = TRUE, mask = matrix(TRUE, 3, 3)), error = TRUE)
+  expect_error(bn(x, training = TRUE, mask = matrix(NA, 2, 3)), class = "normlayers_error_type")
+  expect_error(bn(x, training = TRUE, mask = matrix("a", 2, 3)), class = "normlayers_error_type")
+  expect_identical(get_weights(bn), before)
+  # inference ignores the mask
+  expect_identical(bn(x, mask = matrix(c(TRUE, FALSE), 2, 3)), bn(x))
+  # masks only in direct calls on arrays
+  inp <- keras_input(shape = c(3, 4))
+  expect_error(bn(inp, mask = matrix(TRUE, 2, 3)), class = "normlayers_error_argument")
+  model <- keras_model_sequential(input_shape = c(3, 4)) |> layer_batch_normalization()
+  expect_error(model(x, mask = matrix(TRUE, 2, 3)), class = "normlayers_error_argument")
+  expect_error(bn(x, masks = 1), class = "normlayers_error_argument")
+  # other layers accept and ignore a mask, as in Keras
+  ln <- layer_layer_normalization()
+  expect_identical(ln(x, mask = matrix(TRUE, 2, 3)), ln(x))
+  # no gradients through masked statistics
+  fw <- nl_bn_forward(bn, x, TRUE, mask = matrix(TRUE, 2, 3))
+  expect_error(nl_layer_backward(bn, fw$cache, x), class = "normlayers_error_state")
+})
