@@ -25,3 +25,7 @@ cpp_omp_procs <- function() {
     .Call(`_normlayers_cpp_omp_procs`)
 }
 
+cpp_min_parallel_elements <- function() {
+    .Call(`_normlayers_cpp_min_parallel_elements`)
+}
+

@@ -36,10 +36,12 @@ nl_runs <- function(dim, reduced_axes) {
 }
 
 # Threads for a kernel call on `x`: inputs below the kernels' parallel
-# threshold (MIN_PARALLEL_ELEMENTS in src/normlayers_layout.h) run on one
-# thread anyway, so they skip the option and environment lookups.
+# threshold run on one thread anyway, so they skip the option and environment
+# lookups.
 nl_kernel_threads <- function(x) {
-  if (length(x) < 1e5) 1L else nl_threads()
+  min_n <- .nl_thread_cache$min_parallel
+  if (is.null(min_n)) min_n <- .nl_thread_cache$min_parallel <- cpp_min_parallel_elements()
+  if (length(x) < min_n) 1L else nl_threads()
 }
 
 # TRUE forces the general (odometer) path; used by the tests.

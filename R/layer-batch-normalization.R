@@ -244,6 +244,11 @@ nl_layer_forward.nl_batch_normalization <- function(layer, x, training) {
   nl_bn_forward(layer, x, training)
 }
 
+#' @export
+nl_layer_forward_masked.nl_batch_normalization <- function(layer, x, training, mask) {
+  nl_bn_forward(layer, x, training, mask)
+}
+
 # The forward pass; `mask` (eager calls only) selects the positions whose
 # values enter the batch statistics in training.
 nl_bn_forward <- function(layer, x, training, mask = NULL) {

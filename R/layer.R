@@ -65,6 +65,16 @@ nl_layer_build.default <- function(layer, input_shape) invisible(layer)
 
 nl_layer_forward <- function(layer, x, training) UseMethod("nl_layer_forward")
 
+# Forward pass with a mask (eager calls on arrays only). Layers that do not use
+# a mask ignore it, as Keras layers that support masking pass it through.
+nl_layer_forward_masked <- function(layer, x, training, mask) {
+  UseMethod("nl_layer_forward_masked")
+}
+#' @export
+nl_layer_forward_masked.default <- function(layer, x, training, mask) {
+  nl_layer_forward(layer, x, training)
+}
+
 nl_layer_backward <- function(layer, cache, dy) UseMethod("nl_layer_backward")
 #' @export
 nl_layer_backward.default <- function(layer, cache, dy) {
@@ -189,14 +199,11 @@ nl_with_rollback <- function(layers, expr) {
   res
 }
 
-# Runs a layer eagerly on a double array: builds or checks, then forward. A
-# mask reaches only the layers that use one (BatchNormalization).
+# Runs a layer eagerly on a double array: builds or checks, then forward.
 nl_layer_run <- function(layer, x, training = FALSE, call = rlang::caller_env(),
                          mask = NULL) {
   nl_layer_prepare(layer, if (is.list(x)) dim(x[[1]]) else dim(x), call = call)
-  if (!is.null(mask) && inherits(layer, "nl_batch_normalization")) {
-    return(nl_bn_forward(layer, x, isTRUE(training), mask = mask))
-  }
+  if (!is.null(mask)) return(nl_layer_forward_masked(layer, x, isTRUE(training), mask))
   nl_layer_forward(layer, x, isTRUE(training))
 }
 

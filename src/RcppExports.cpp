@@ -109,6 +109,15 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_min_parallel_elements
+double cpp_min_parallel_elements();
+RcppExport SEXP _normlayers_cpp_min_parallel_elements() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_min_parallel_elements());
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_cpp_moments", (DL_FUNC) &_normlayers_cpp_moments, 6},
@@ -117,6 +126,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_cpp_batch_norm_train", (DL_FUNC) &_normlayers_cpp_batch_norm_train, 8},
     {"_normlayers_cpp_norm_backward", (DL_FUNC) &_normlayers_cpp_norm_backward, 11},
     {"_normlayers_cpp_omp_procs", (DL_FUNC) &_normlayers_cpp_omp_procs, 0},
+    {"_normlayers_cpp_min_parallel_elements", (DL_FUNC) &_normlayers_cpp_min_parallel_elements, 0},
     {NULL, NULL, 0}
 };
 

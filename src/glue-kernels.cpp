@@ -212,3 +212,9 @@ int cpp_omp_procs() {
   return 0;
 #endif
 }
+
+// Inputs with fewer elements run on one thread whatever the thread count.
+// [[Rcpp::export(rng = false)]]
+double cpp_min_parallel_elements() {
+  return static_cast<double>(normlayers::MIN_PARALLEL_ELEMENTS);
+}

@@ -38,11 +38,12 @@ namespace normlayers {
 
 inline double nan_value() { return std::numeric_limits<double>::quiet_NaN(); }
 
-// Per-thread scratch for PATH_ROWS blocks: `arrays` vectors of B doubles for
-// each of nthr threads, allocated once per call (O(rows) memory).
-class RowScratch {
+// Per-thread scratch: `arrays` vectors of B doubles for each of nthr threads,
+// allocated once per call (B is a block of rows or the kept positions of an
+// item, so this is O(rows) memory).
+class ThreadScratch {
  public:
-  RowScratch(int nthr, int arrays, idx_t B)
+  ThreadScratch(int nthr, int arrays, idx_t B)
       : B_(B), arrays_(arrays),
         buf_(static_cast<std::size_t>(nthr) * arrays * static_cast<std::size_t>(B)) {}
   // array k of the calling thread
@@ -414,7 +415,7 @@ inline void normalize_rows(const Plan& p, const NormArgs& A, int nthr) {
   const bool streamed = rows_streamed(p);
   const bool panels = streamed && !NA;
   const idx_t P = rows_panel(B);
-  RowScratch scratch(nthr, panels ? 6 : 4, B);
+  ThreadScratch scratch(nthr, panels ? 6 : 4, B);
   NL_PARALLEL_FOR
   for (idx_t it = 0; it < items; ++it) {
     double* S = scratch.get(0);
@@ -529,10 +530,39 @@ inline void cols_chunk_out(const Plan& p, const double* x, double* y, idx_t j,
   }
 }
 
-// Column-at-a-time processing keeps a column in the last-level cache between
-// its statistics and its output; it needs at least one column per thread.
-inline bool cols_fused(const Plan& p, int nthr) {
-  return p.b >= nthr && p.R * static_cast<idx_t>(nthr) <= (idx_t(3) << 20);
+// Column-at-a-time processing keeps a column (of `arrays` input arrays) in
+// the last-level cache between its statistics and its output; it needs at
+// least one column per thread.
+inline bool cols_fused(const Plan& p, int nthr, idx_t arrays = 1) {
+  return p.b >= nthr && p.R * static_cast<idx_t>(nthr) * arrays <= (idx_t(3) << 20);
+}
+
+// Runs the three phases of a PATH_COLS kernel over K columns of nq chunks:
+// first(chunk), finish(column), then second(chunk) when `second_pass`. Fused,
+// a thread takes whole columns; otherwise each phase is a loop of its own. The
+// arithmetic is the same either way.
+template <class F1, class FC, class F2>
+inline void cols_schedule(idx_t K, idx_t nq, bool fused, bool second_pass, int nthr,
+                          F1&& first, FC&& finish, F2&& second) {
+  const idx_t items = K * nq;
+  if (fused) {
+    NL_PARALLEL_FOR
+    for (idx_t j = 0; j < K; ++j) {
+      for (idx_t q = 0; q < nq; ++q) first(j * nq + q);
+      finish(j);
+      if (second_pass) {
+        for (idx_t q = 0; q < nq; ++q) second(j * nq + q);
+      }
+    }
+    return;
+  }
+  NL_PARALLEL_FOR
+  for (idx_t it = 0; it < items; ++it) first(it);
+  for (idx_t j = 0; j < K; ++j) finish(j);
+  if (second_pass) {
+    NL_PARALLEL_FOR
+    for (idx_t it = 0; it < items; ++it) second(it);
+  }
 }
 
 template <bool NA>
@@ -565,22 +595,8 @@ inline void normalize_cols(const Plan& p, const NormArgs& A, int nthr) {
     cols_chunk_out(p, A.x, A.y, j, r0, r1, A.mean[j], rs[j], A.gamma, A.beta,
                    A.param_kept);
   };
-  if (A.y && cols_fused(p, nthr)) {
-    NL_PARALLEL_FOR
-    for (idx_t j = 0; j < K; ++j) {
-      for (idx_t q = 0; q < nq; ++q) chunk_stats(j * nq + q);
-      column_finish(j);
-      for (idx_t q = 0; q < nq; ++q) chunk_out(j * nq + q);
-    }
-    return;
-  }
-  NL_PARALLEL_FOR
-  for (idx_t it = 0; it < items; ++it) chunk_stats(it);
-  for (idx_t j = 0; j < K; ++j) column_finish(j);
-  if (A.y) {
-    NL_PARALLEL_FOR
-    for (idx_t it = 0; it < items; ++it) chunk_out(it);
-  }
+  cols_schedule(K, nq, A.y && cols_fused(p, nthr), A.y != nullptr, nthr, chunk_stats,
+                column_finish, chunk_out);
 }
 
 // ---- PATH_GENERAL ---------------------------------------------------------
@@ -589,14 +605,14 @@ template <bool NA>
 inline void normalize_general(const Plan& p, const NormArgs& A, int nthr) {
   const idx_t Kin = p.Kin;
   const idx_t ng = general_groups(p);
-  std::vector<double> scratch(static_cast<std::size_t>(nthr) * 5 * Kin);
+  ThreadScratch scratch(nthr, 5, Kin);
   NL_PARALLEL_FOR
   for (idx_t g = 0; g < ng; ++g) {
-    double* S = &scratch[static_cast<std::size_t>(thread_index()) * 5 * Kin];
-    double* C = S + Kin;
-    double* M = C + Kin;
-    double* V = M + Kin;
-    double* Q = V + Kin;
+    double* S = scratch.get(0);
+    double* C = scratch.get(1);
+    double* M = scratch.get(2);
+    double* V = scratch.get(3);
+    double* Q = scratch.get(4);
     const idx_t j0 = group_begin(p.ST, ng, g), j1 = group_begin(p.ST, ng, g + 1);
     for (idx_t j = j0; j < j1; ++j) {
       for (idx_t t = 0; t < Kin; ++t) {
@@ -748,7 +764,7 @@ inline void apply(const Plan& p, const double* x, const double* center,
     const idx_t nb = (a + B - 1) / B;
     const idx_t items = nb * c;
     const bool prefetch = !rows_streamed(p);
-    RowScratch scratch(nthr, 2, B);
+    ThreadScratch scratch(nthr, 2, B);
     NL_PARALLEL_FOR
     for (idx_t it = 0; it < items; ++it) {
       double* Mu = scratch.get(0);
@@ -777,9 +793,8 @@ inline void apply(const Plan& p, const double* x, const double* center,
     NL_PARALLEL_FOR
     for (idx_t it = 0; it < items; ++it) {
       const idx_t j = it / nq;
-      const idx_t q = it - j * nq;
-      const idx_t r0 = q * COLS_CHUNK;
-      const idx_t r1 = (R - r0 < COLS_CHUNK) ? R : r0 + COLS_CHUNK;
+      idx_t r0, r1;
+      chunk_bounds(it, j, nq, R, r0, r1);
       cols_chunk_out(p, x, y, j, r0, r1, center ? center[j] : 0.0, scale[j],
                      gamma, beta, param_kept);
     }
@@ -828,6 +843,24 @@ struct BackArgs {
   double* dgamma;
   double* dbeta;
 };
+
+// Reduced-indexed dgamma / dbeta from per-group partial sums (group g holds
+// P values of dgamma, then P of dbeta), added in group order.
+inline void merge_group_partials(const std::vector<double>& part, idx_t ng, idx_t P,
+                                 double* dgamma, double* dbeta) {
+  for (idx_t q = 0; q < P; ++q) {
+    dgamma[q] = 0;
+    dbeta[q] = 0;
+  }
+  for (idx_t g = 0; g < ng; ++g) {
+    const double* pg = &part[static_cast<std::size_t>(g) * 2 * P];
+    const double* pb = pg + P;
+    for (idx_t q = 0; q < P; ++q) {
+      dgamma[q] += pg[q];
+      dbeta[q] += pb[q];
+    }
+  }
+}
 
 // Pass 1 of the backward pass over a block: per-row sums of g = dy * gamma
 // and g * xhat (Sg, Sgx); with reduced-indexed parameters also the column
@@ -967,7 +1000,7 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
   std::vector<double> part;
   if (!A.param_kept) part.assign(static_cast<std::size_t>(ng) * 2 * b, 0.0);
   const bool prefetch = !rows_streamed(p, 2);
-  RowScratch scratch(nthr, 7, B);
+  ThreadScratch scratch(nthr, 7, B);
   NL_PARALLEL_FOR
   for (idx_t g = 0; g < ng; ++g) {
     double* M = scratch.get(0);
@@ -1007,20 +1040,7 @@ inline void backward_rows(const Plan& p, const BackArgs& A, int nthr) {
       back_block_dx(A, off, noff, a, rows, nrows, b, M, Rs, G, Sg, Sgx);
     }
   }
-  if (!A.param_kept) {
-    for (idx_t j = 0; j < b; ++j) {
-      A.dgamma[j] = 0;
-      A.dbeta[j] = 0;
-    }
-    for (idx_t g = 0; g < ng; ++g) {
-      const double* pg = &part[static_cast<std::size_t>(g) * 2 * b];
-      const double* pb = pg + b;
-      for (idx_t j = 0; j < b; ++j) {
-        A.dgamma[j] += pg[j];
-        A.dbeta[j] += pb[j];
-      }
-    }
-  }
+  if (!A.param_kept) merge_group_partials(part, ng, b, A.dgamma, A.dbeta);
 }
 
 // PATH_COLS with kept-indexed parameters
@@ -1093,35 +1113,23 @@ inline void backward_cols(const Plan& p, const BackArgs& A, int nthr) {
       }
     });
   };
-  if (A.batch && p.b >= nthr && p.R * static_cast<idx_t>(nthr) <= (idx_t(3) << 19)) {
-    NL_PARALLEL_FOR
-    for (idx_t j = 0; j < K; ++j) {
-      for (idx_t q = 0; q < nq; ++q) chunk_sums(j * nq + q);
-      column_finish(j);
-      for (idx_t q = 0; q < nq; ++q) chunk_out(j * nq + q);
-    }
-    return;
-  }
-  NL_PARALLEL_FOR
-  for (idx_t it = 0; it < items; ++it) chunk_sums(it);
-  for (idx_t j = 0; j < K; ++j) column_finish(j);
-  NL_PARALLEL_FOR
-  for (idx_t it = 0; it < items; ++it) chunk_out(it);
+  cols_schedule(K, nq, A.batch && cols_fused(p, nthr, 2), true, nthr, chunk_sums,
+                column_finish, chunk_out);
 }
 
 inline void backward_general(const Plan& p, const BackArgs& A, int nthr) {
   const idx_t Kin = p.Kin, R = p.R;
   const idx_t ng = general_groups(p);
   const double invR = 1.0 / static_cast<double>(R);
-  std::vector<double> scratch(static_cast<std::size_t>(nthr) * 4 * Kin);
+  ThreadScratch scratch(nthr, 4, Kin);
   std::vector<double> part;
   if (!A.param_kept) part.assign(static_cast<std::size_t>(ng) * 2 * R, 0.0);
   NL_PARALLEL_FOR
   for (idx_t g = 0; g < ng; ++g) {
-    double* Sg = &scratch[static_cast<std::size_t>(thread_index()) * 4 * Kin];
-    double* Sgx = Sg + Kin;
-    double* Dg = Sgx + Kin;
-    double* Db = Dg + Kin;
+    double* Sg = scratch.get(0);
+    double* Sgx = scratch.get(1);
+    double* Dg = scratch.get(2);
+    double* Db = scratch.get(3);
     double* PG = A.param_kept ? nullptr : &part[static_cast<std::size_t>(g) * 2 * R];
     double* PB = A.param_kept ? nullptr : PG + R;
     const idx_t j0 = group_begin(p.ST, ng, g), j1 = group_begin(p.ST, ng, g + 1);
@@ -1190,20 +1198,7 @@ inline void backward_general(const Plan& p, const BackArgs& A, int nthr) {
       }
     }
   }
-  if (!A.param_kept) {
-    for (idx_t r = 0; r < R; ++r) {
-      A.dgamma[r] = 0;
-      A.dbeta[r] = 0;
-    }
-    for (idx_t g = 0; g < ng; ++g) {
-      const double* PG = &part[static_cast<std::size_t>(g) * 2 * R];
-      const double* PB = PG + R;
-      for (idx_t r = 0; r < R; ++r) {
-        A.dgamma[r] += PG[r];
-        A.dbeta[r] += PB[r];
-      }
-    }
-  }
+  if (!A.param_kept) merge_group_partials(part, ng, R, A.dgamma, A.dbeta);
 }
 
 inline void norm_backward(const Plan& p, const BackArgs& A, int threads) {
