@@ -166,9 +166,13 @@ nl_adapt_source <- function(data, batch_size = NULL, call = rlang::caller_env())
     }
     total <- if (is.null(batch_size)) 1 else max(1, ceiling(dim(x)[1] / batch_size))
   }
-  if (is.null(batch_size)) return(list(next_batch = outer, total = total))
+  if (is.null(batch_size)) {
+    return(list(next_batch = outer, total = total, split = function() FALSE))
+  }
   cur <- NULL
   pos <- 0
+  # `split_rows`: the row count of the first batch that had to be split.
+  split_rows <- NULL
   chunked <- function() {
     repeat {
       if (!is.null(cur) && pos < dim(cur)[1]) {
@@ -179,9 +183,13 @@ nl_adapt_source <- function(data, batch_size = NULL, call = rlang::caller_env())
       nxt <- outer()
       if (is.null(nxt)) return(NULL)
       if (dim(nxt)[1] == 0) return(nxt)
+      if (is.null(split_rows) && dim(nxt)[1] > batch_size) split_rows <<- dim(nxt)[1]
       cur <<- nxt
       pos <<- 0
     }
   }
-  list(next_batch = chunked, total = total)
+  src <- list(next_batch = chunked, total = total, batch_size = batch_size,
+              split = function() !is.null(split_rows))
+  src$split_rows <- function() split_rows
+  src
 }
