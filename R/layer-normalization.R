@@ -414,14 +414,18 @@ nl_norm_adapt <- function(object, data, ..., batch_size, steps, na.rm) {
 }
 
 # Runs over the batches and merges their statistics per kept position. Each
-# batch's moments come from the two-pass kernel; batches are merged with the
-# stable pairwise update of Chan, Golub and LeVeque (nl_merge_moments_r()).
+# batch's moments come from the two-pass kernel on the data shifted by the
+# first batch's means; batches are merged with the stable pairwise update of
+# Chan, Golub and LeVeque (nl_merge_moments_r()). A single batch is exactly
+# the one-shot two-pass result.
 # Nothing is assigned here: the caller assigns once everything succeeded.
 nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
   st <- nl_state(object)
   axis <- st$config$axis
   ref <- NULL      # list(rank, axes, kept) once known
-  acc <- NULL      # merged moments: list(mean, var, count)
+  first <- NULL    # the first batch with values: list(x, runs, moments)
+  acc <- NULL      # merged moments of the shifted data: list(mean, var, count)
+  shift <- NULL    # per kept position: the first batch's means
   n_missing <- 0; n_batches <- 0L; n_values <- 0; first_shape <- NULL
   total <- src$total
   if (!is.null(steps)) total <- if (is.na(total)) steps else min(total, steps)
@@ -445,17 +449,33 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
         list(rank = length(d), axes = axes, kept = as.integer(d[axes]), built = NULL)
       }
     }
-    if (!is.null(axis)) nl_adapt_check_batch(st, ref, d, n_batches)
     if (1L %in% ref$axes && isTRUE(src$split())) nl_adapt_refuse_split(st, src, ref)
+    if (!is.null(axis)) nl_adapt_check_batch(st, ref, d, n_batches)
     if (!na_rm && anyNA(x)) n_missing <- n_missing + sum(is.na(x))
     n_values <- n_values + length(x)
     if (n_missing == 0 && length(x) > 0) {
-      reduced <- setdiff(seq_along(d), ref$axes)
-      mo <- nl_kernel_moments(x, nl_runs(d, reduced), na_rm = na_rm)
-      b <- list(mean = as.double(mo$mean), var = as.double(mo$var),
-                count = as.double(mo$count))
-      nl_adapt_check_finite(b, x, n_batches)
-      acc <- if (is.null(acc)) nl_merge_moments_r(NULL, b) else nl_merge_moments_r(acc, b)
+      runs <- nl_runs(d, setdiff(seq_along(d), ref$axes))
+      if (is.null(first)) {
+        # The first batch alone is the one-shot two-pass result. It is kept
+        # (a reference, no copy) until a second batch arrives.
+        b <- nl_adapt_moments(x, runs, na_rm)
+        nl_adapt_check_finite(b, x, n_batches)
+        first <- list(x = x, runs = runs, moments = b)
+      } else {
+        if (is.null(shift)) {
+          # Shifted partials: the first batch's means become the shift and
+          # every batch, the first included, is taken relative to it (x - shift
+          # is exact for data near the shift), so the merge never subtracts
+          # two large, rounded means.
+          shift <- first$moments$mean
+          shift[first$moments$count == 0 | !is.finite(shift)] <- 0
+          acc <- nl_merge_moments_r(NULL, nl_adapt_moments(first$x, first$runs, na_rm, shift))
+          first$x <- NULL
+        }
+        b <- nl_adapt_moments(x, runs, na_rm, shift)
+        nl_adapt_check_finite(b, x, n_batches)
+        acc <- nl_merge_moments_r(acc, b)
+      }
     }
     if (!is.null(pb)) cli::cli_progress_update(id = pb)
   }
@@ -475,7 +495,13 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
                i = "The statistics of layer {.val {st$name}} were not changed."),
              "missing")
   }
-  n <- acc$count
+  if (is.null(shift)) {
+    res <- nl_merge_moments_r(NULL, first$moments)
+  } else {
+    res <- acc
+    res$mean <- shift + acc$mean
+  }
+  n <- res$count
   if (any(n == 0)) {
     k <- sum(n == 0)
     nl_abort(c("{k} kept position{?s} of layer {.val {st$name}} ha{?s/ve} only missing values.",
@@ -484,8 +510,18 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
              "missing")
   }
   K <- max(1, prod(ref$kept))
-  list(mean = rep_len(acc$mean, K), variance = rep_len(acc$var, K), shape = first_shape,
+  list(mean = rep_len(res$mean, K), variance = rep_len(res$var, K), shape = first_shape,
        rank = length(first_shape), batches = n_batches)
+}
+
+# Moments per kept position of one batch, of `x - shift` when a shift is given.
+nl_adapt_moments <- function(x, runs, na_rm, shift = NULL) {
+  if (!is.null(shift)) {
+    x <- nl_kernel_apply(x, runs, center = shift, scale = rep(1, length(shift)),
+                         param_on = "kept")
+  }
+  mo <- nl_kernel_moments(x, runs, na_rm = na_rm)
+  list(mean = as.double(mo$mean), var = as.double(mo$var), count = as.double(mo$count))
 }
 
 # Merges two sets of moments per kept position: `a` and `b` are
