@@ -123,12 +123,6 @@ nl_weight_order <- function(st) {
   c(nms[tr], nms[!tr])
 }
 
-nl_trainable_weight_names <- function(st) {
-  if (!isTRUE(st$trainable)) return(character())
-  nms <- names(st$weights)
-  nms[vapply(st$weight_info[nms], function(i) isTRUE(i$trainable), logical(1))]
-}
-
 nl_layer_losses <- function(st) {
   out <- list()
   for (nm in names(st$weights)) {
