@@ -45,8 +45,3 @@ expect_layer_contract <- function(make_layer, x, class_name, rows_independent = 
   expect_identical(restored$name, layer$name)
   invisible(layer)
 }
-
-# A random array of a given shape.
-rand_array <- function(shape, mean = 0, sd = 1) {
-  array(stats::rnorm(prod(shape), mean, sd), shape)
-}

@@ -1,14 +1,14 @@
 # layer_normalization(): the preprocessing Normalization layer.
 
-# Population mean and variance over every axis but `kept`, in the kept shape.
+# Population mean and variance over every axis but `kept`, in the kept shape
+# (the one oracle set: ref_moments() in helper-reference.R).
 norm_oracle <- function(x, kept) {
-  if (length(kept) == 0) {
-    m <- mean(x)
-    return(list(mean = m, variance = mean((x - m)^2)))
-  }
-  list(mean = apply(x, kept, mean),
-       variance = apply(x, kept, function(z) mean((z - mean(z))^2)))
+  d <- if (is.null(dim(x))) length(x) else dim(x)
+  m <- ref_moments(x, setdiff(seq_along(d), kept))
+  shape <- if (length(kept) > 1) d[kept] else NULL
+  list(mean = array_or_vector(m$mean, shape), variance = array_or_vector(m$var, shape))
 }
+array_or_vector <- function(v, shape) if (is.null(shape)) v else array(v, shape)
 
 # Spreads kept-shaped statistics over the full shape `d`.
 spread_kept <- function(s, d, kept) {
