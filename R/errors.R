@@ -78,7 +78,7 @@ nl_describe <- function(x) {
     return(sprintf("a list of length %d", length(x)))
   }
   if (length(x) == 1) {
-    val <- if (is.na(x)) "NA" else if (is.character(x)) encodeString(x, quote = '"')
+    val <- if (is.nan(x)) "NaN" else if (is.na(x)) "NA" else if (is.character(x)) encodeString(x, quote = '"')
            else format(x)
     return(sprintf("a %s value `%s`", type, val))
   }
