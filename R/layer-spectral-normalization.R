@@ -44,7 +44,7 @@
 #' x <- matrix(rnorm(8), 2, 4)
 #' sn(x)                   # inference: the dense layer as initialized
 #' y <- sn(x, training = TRUE)
-#' svd(sn$layer$kernel)$d  # the largest singular value is now close to 1
+#' svd(sn$layer$kernel)$d  # largest singular value about 1 (one power iteration)
 #'
 #' model <- keras_model_sequential(input_shape = 4) |>
 #'   layer_spectral_normalization(layer_dense(units = 2), power_iterations = 2)
