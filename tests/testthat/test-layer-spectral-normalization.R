@@ -304,3 +304,33 @@ test_that("the wrapped layer's name must be unique in a model", {
                class = "normlayers_error_name")
   expect_length(model$layers, 1)
 })
+
+test_that("the family works in a functional model: config round trip, fit(), save_model()", {
+  set.seed(411)
+  inp <- keras_input(shape = 3, name = "fam_in")
+  out <- inp |>
+    layer_spectral_normalization(layer_dense(units = 4, name = "fam_dense"), name = "fam_sn") |>
+    layer_group_normalization(groups = 2, name = "fam_gn") |>
+    layer_rms_normalization(name = "fam_rms") |>
+    layer_unit_normalization(name = "fam_unit")
+  model <- keras_model(inp, out)
+  expect_length(get_weights(model), 3 + 2 + 1)
+  cfg <- get_config(model)
+  expect_identical(vapply(cfg$layers, `[[`, "", "class_name"),
+                   c("InputLayer", "SpectralNormalization", "GroupNormalization",
+                     "RMSNormalization", "UnitNormalization"))
+  m2 <- from_config(cfg)
+  expect_identical(get_config(m2), cfg)
+  set_weights(m2, get_weights(model))
+  x <- random_array(c(5, 3))
+  y <- random_array(c(5, 4))
+  expect_equal(m2(x), model(x))
+  family_expect_model_gradients(model, x, y, training = FALSE)
+  compile(model, optimizer = optimizer_sgd(learning_rate = 0.1), loss = "mse")
+  h <- fit(model, x, y, epochs = 3, batch_size = 5, verbose = 0)
+  expect_true(all(is.finite(h$metrics$loss)))
+  path <- tempfile(fileext = ".keras")
+  on.exit(unlink(path))
+  save_model(model, path)
+  expect_equal(load_model(path)(x), model(x))
+})
