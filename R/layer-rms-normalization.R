@@ -85,7 +85,8 @@ nl_layer_backward.nl_rms_normalization <- function(layer, cache, dy) {
 nl_layer_config.nl_rms_normalization <- function(layer) {
   st <- nl_state(layer)
   cfg <- st$config
-  if (isTRUE(st$built)) cfg$axis <- st$axes
+  # as Keras: the axes as given, sorted once built
+  if (isTRUE(st$built)) cfg$axis <- sort(cfg$axis)
   cfg[c("axis", "epsilon")]
 }
 

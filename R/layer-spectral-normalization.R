@@ -53,7 +53,9 @@ layer_spectral_normalization <- function(object, layer, power_iterations = 1L, .
   object <- if (missing(object)) NULL else object
   if (missing(layer)) {
     nl_abort(c("{.arg layer} is missing.",
-               i = "Give the layer to wrap, e.g. {.code layer = layer_dense(units = 8)}."),
+               i = "Give the layer to wrap, e.g. {.code layer = layer_dense(units = 8)}.",
+               i = if (nl_is_layer(object) && !inherits(object, "nl_model"))
+                 "A layer piped in is the {.arg object} to compose with; pass the layer to wrap as {.arg layer}."),
              "missing")
   }
   inner <- nl_spectral_check_layer(layer)

@@ -255,6 +255,7 @@ test_that("bad power_iterations and layers are classed errors", {
                class = "normlayers_error_value")
   expect_snapshot(error = TRUE, layer_spectral_normalization(layer = d, power_iterations = 0))
   expect_error(layer_spectral_normalization(), class = "normlayers_error_missing")
+  expect_snapshot(error = TRUE, layer_dense(units = 2) |> layer_spectral_normalization())
   expect_error(layer_spectral_normalization(layer = 3), class = "normlayers_error_type")
   expect_error(layer_spectral_normalization(layer = keras_model_sequential()),
                class = "normlayers_error_type")
