@@ -40,6 +40,10 @@ bad_input_fixtures <- function() {
   compile(e$fm, optimizer = "sgd", loss = "mse")
   e$unc <- keras_model_sequential(input_shape = 3) |> layer_dense(2)
   e$unbuilt <- layer_dense(units = 2)
+  e$gn <- layer_group_normalization(groups = 3)
+  e$gn(e$x)
+  e$sn <- layer_spectral_normalization(layer = layer_dense(units = 2))
+  e$sn(e$x)
   e
 }
 
@@ -118,7 +122,18 @@ bad_input_rows <- list(
   bad("norm mean NA", layer_normalization(mean = c(1, NA), variance = c(1, 1)), "mean", "missing"),
   bad("norm mean too many dims", layer_normalization(mean = matrix(1:6, 2), variance = 1), "mean", "shape \\(2, 3\\)"),
   bad("norm unknown dots", layer_normalization(foo = 1), "foo", "foo"),
+  bad("gn groups 0", layer_group_normalization(groups = 0), "groups", "0"),
+  bad("gn groups 'a'", layer_group_normalization(groups = "a"), "groups", "a"),
+  bad("gn epsilon -1", layer_group_normalization(epsilon = -1), "epsilon", "-1"),
+  bad("rms epsilon -1", layer_rms_normalization(epsilon = -1), "epsilon", "-1"),
+  bad("rms axis 0", layer_rms_normalization(axis = 0), "axis", "0"),
+  bad("unit axis 'a'", layer_unit_normalization(axis = "a"), "axis", "a"),
+  bad("spectral layer number", layer_spectral_normalization(layer = 1), "layer", "numeric value"),
+  bad("spectral power_iterations 0", layer_spectral_normalization(layer = layer_dense(units = 2), power_iterations = 0), "power_iterations", "0"),
   # ---- layer calls -----------------------------------------------------
+  bad("gn call groups do not divide", layer_group_normalization(groups = 2)(matrix(1, 2, 3)), "groups", "3"),
+  bad("gn call wrong width", gn(matrix(1, 2, 6)), "group_normalization", "\\(2, 6\\)"),
+  bad("spectral call wrong width", sn(matrix(1, 2, 5)), "spectral_normalization|dense", "\\(2, 5\\)"),
   bad("dense call wrong width", dense(matrix(1, 2, 4)), "dense", "\\(2, 4\\)"),
   bad("dense call character", dense(matrix("a", 2, 3)), "object", "character array of shape \\(2, 3\\)"),
   bad("dense call complex", dense(matrix(1i, 2, 3)), "object", "complex array of shape \\(2, 3\\)"),
@@ -238,6 +253,10 @@ bad_input_rows <- list(
   bad("op_layer_normalization character", op_layer_normalization("a"), "x", "character value"),
   bad("op_layer_normalization axis 4", op_layer_normalization(x, axis = 4), "axis", "4"),
   bad("op_batch_normalization mean length", op_batch_normalization(x, mean = c(0, 0), variance = c(1, 1, 1), axis = -1), "mean", "2"),
+  bad("op_normalize character", op_normalize("a"), "x", "character value"),
+  bad("op_normalize order 'a'", op_normalize(x, order = "a"), "order", "a"),
+  bad("op_rms_normalization character", op_rms_normalization("a"), "x", "character value"),
+  bad("op_rms_normalization axis 3", op_rms_normalization(x, axis = 3), "axis", "3"),
   bad("op_batch_normalization axis 0", op_batch_normalization(x, mean = 0, variance = 1, axis = 0), "axis", "0"),
   # ---- initializers / regularizers / constraints / optimizers ---------------------
   bad("initializer_constant 'a'", initializer_constant(value = "a"), "value", "a"),

@@ -14,7 +14,13 @@ layer_contract_table <- list(
                                       prepare = function(layer, x) adapt(layer, x)),
   normalization_fixed = contract_case(function() layer_normalization(mean = 2, variance = 4, invert = TRUE), c(6, 4), "Normalization"),
   normalization_null  = contract_case(function() layer_normalization(axis = NULL), c(5, 2, 3), "Normalization",
-                                      prepare = function(layer, x) adapt(layer, x))
+                                      prepare = function(layer, x) adapt(layer, x)),
+  group_normalization = contract_case(function() layer_group_normalization(groups = 2, gamma_initializer = "random_normal"), c(5, 3, 4), "GroupNormalization"),
+  gn_instance         = contract_case(function() layer_group_normalization(groups = -1, axis = 2), c(4, 3, 2), "GroupNormalization"),
+  rms_normalization   = contract_case(function() layer_rms_normalization(), c(6, 4), "RMSNormalization"),
+  rms_two_axes        = contract_case(function() layer_rms_normalization(axis = c(2, 3)), c(3, 2, 5), "RMSNormalization"),
+  unit_normalization  = contract_case(function() layer_unit_normalization(), c(6, 4), "UnitNormalization"),
+  spectral_dense      = contract_case(function() layer_spectral_normalization(layer = layer_dense(units = 3)), c(5, 4), "SpectralNormalization", rows_independent = TRUE)
 )
 
 for (nm in names(layer_contract_table)) {
@@ -36,7 +42,9 @@ test_that("every exported layer factory has a row in the contract table", {
   }, ""))
   # the factories at the time the table was written must keep their rows
   known <- c("layer_dense", "layer_activation", "layer_dropout", "layer_batch_normalization",
-             "layer_layer_normalization", "layer_normalization")
+             "layer_layer_normalization", "layer_normalization", "layer_group_normalization",
+             "layer_rms_normalization", "layer_unit_normalization",
+             "layer_spectral_normalization")
   expect_true(all(known %in% covered))
   # factories added since (layer_input is keras_input()'s alias, not a layer)
   factories <- setdiff(grep("^layer_", getNamespaceExports("normlayers"), value = TRUE),
