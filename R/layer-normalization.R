@@ -588,8 +588,9 @@ nl_adapt_check_finite <- function(b, x, i) {
 # merges an iterable of batches).
 nl_adapt_refuse_split <- function(st, src, ref) {
   axis <- st$config$axis
+  axis <- if (length(axis) == 1) format(axis) else paste0("c(", paste(axis, collapse = ", "), ")")
   nl_abort(c("{.arg batch_size} cannot split {.arg data} when layer {.val {st$name}} keeps the batch axis.",
-             x = "You supplied {.code batch_size = {src$batch_size}} for a batch of {src$split_rows()} rows, and {.code axis = {deparse(axis)}} keeps axis 1 (the batch axis), so each row has its own mean and variance.",
+             x = "You supplied {.code batch_size = {src$batch_size}} for a batch of {src$split_rows()} rows, and {.code axis = {axis}} keeps axis 1 (the batch axis), so each row has its own mean and variance.",
              i = if (ref$rank == 1L) "For 1-D data (a batch of scalars) use {.code layer_normalization(axis = NULL)}."
                  else "Call {.fn adapt} without {.arg batch_size}, or keep only non-batch axes."),
            "value")
