@@ -9,7 +9,11 @@ nl_constructor_names <- c(
   Normalization = "layer_normalization",
   Dense = "layer_dense",
   Activation = "layer_activation",
-  Dropout = "layer_dropout"
+  Dropout = "layer_dropout",
+  Add = "layer_add", Subtract = "layer_subtract", Multiply = "layer_multiply",
+  Average = "layer_average", Maximum = "layer_maximum", Minimum = "layer_minimum",
+  Concatenate = "layer_concatenate", Divide = "nl_layer_divide",
+  Elementwise = "nl_layer_elementwise"
 )
 
 #' Layer and model configuration

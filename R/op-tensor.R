@@ -84,16 +84,19 @@ nl_broadcast_shape <- function(a, b, call = rlang::caller_env()) {
   n <- max(length(a), length(b))
   a2 <- c(rep(1L, n - length(a)), a)
   b2 <- c(rep(1L, n - length(b)), b)
-  bad <- a2 != b2 & a2 != 1L & b2 != 1L & !is.na(a2) & !is.na(b2)
+  bad <- !is.na(a2) & !is.na(b2) & a2 != b2 & a2 != 1L & b2 != 1L
   if (any(bad)) {
     nl_abort(c("Inputs have incompatible shapes.",
                x = "Received shapes {nl_format_shape(a)} and {nl_format_shape(b)}.",
                i = "Sizes must match, or be 1, on each axis counted from the last."),
              "shape", call = call)
   }
+  # Keras: an unknown size gives an unknown size; otherwise a 1 stretches
   out <- ifelse(is.na(a2) | is.na(b2), NA_integer_, pmax(a2, b2))
-  out[a2 == 1L & !is.na(b2)] <- b2[a2 == 1L & !is.na(b2)]
-  out[b2 == 1L & !is.na(a2)] <- a2[b2 == 1L & !is.na(a2)]
+  i <- which(!is.na(a2) & !is.na(b2) & a2 == 1L)
+  out[i] <- b2[i]
+  i <- which(!is.na(a2) & !is.na(b2) & b2 == 1L)
+  out[i] <- a2[i]
   as.integer(out)
 }
 
