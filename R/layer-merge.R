@@ -113,7 +113,8 @@ nl_merge_layer <- function(type, class_name, inputs, dots, config = list(),
     nms <- names(dots) %||% rep("", length(dots))
     extra <- dots[nms == ""]
     nl_check_dots(dots[nms != ""], call = call, layer = TRUE)
-    if (!is.null(inputs) && (!is.list(inputs) || is.data.frame(inputs))) inputs <- list(inputs)
+    if (!is.null(inputs) && (!is.list(inputs) || is.data.frame(inputs) ||
+                              inherits(inputs, "nl_symbolic_tensor"))) inputs <- list(inputs)
     inputs <- c(inputs, unname(extra))
     layer <- nl_new_layer(type, class_name, config, call = call)
     assign("multi_input", TRUE, envir = nl_state(layer))
