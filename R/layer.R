@@ -454,6 +454,7 @@ nl_method_names <- c(
 
 nl_layer_method <- function(x, name) {
   ns <- asNamespace("normlayers")
+  if (name %in% c("add", "pop") && !inherits(x, "nl_sequential")) return(NULL)
   fname <- nl_method_names[name]
   if (is.na(fname)) {
     if (!name %in% getNamespaceExports(ns) || grepl("^op_|^layer_|^keras_", name)) return(NULL)
