@@ -542,6 +542,7 @@ nl_method_to_json <- function(object, ...) {
 }
 
 nl_json_ready <- function(x) {
+  if (is.list(x) && length(x) == 0) return(stats::setNames(list(), character()))
   if (is.list(x)) {
     cls <- attr(x, "__class__")
     out <- lapply(x, nl_json_ready)
