@@ -9,7 +9,11 @@ ctors <- list(
   normalization = function(...) layer_normalization(mean = c(1, 2, 3, 4), variance = c(1, 1, 4, 4), ...),
   dense = function(...) layer_dense(units = 2, ...),
   activation = function(...) layer_activation(activation = "relu", ...),
-  dropout = function(...) layer_dropout(rate = 0.5, ...)
+  dropout = function(...) layer_dropout(rate = 0.5, ...),
+  group_normalization = function(...) layer_group_normalization(groups = 2, ...),
+  rms_normalization = function(...) layer_rms_normalization(...),
+  unit_normalization = function(...) layer_unit_normalization(...),
+  spectral_normalization = function(...) layer_spectral_normalization(layer = layer_dense(units = 2), ...)
 )
 
 test_that("every constructor accepts input_shape and builds the layer (with Keras's warning)", {
