@@ -232,11 +232,13 @@ nl_merge_inputs <- function(layer, x) {
   })
 }
 
-nl_merge_forward <- function(layer, x, f) {
+# `keep` = whether the backward pass needs the (broadcast) inputs.
+nl_merge_forward <- function(layer, x, f, keep = FALSE) {
   xs <- nl_merge_inputs(layer, x)
   d <- Reduce(nl_broadcast_shape, lapply(xs, dim))
-  full <- lapply(xs, function(a) nl_broadcast_to(a, d))
-  list(output = f(full), cache = list(dims = lapply(x, dim), pdims = lapply(xs, dim), full = full, out_dim = d))
+  full <- lapply(xs, function(a) if (identical(dim(a), d)) a else nl_broadcast_to(a, d))
+  list(output = f(full), cache = list(dims = lapply(x, dim), pdims = lapply(xs, dim),
+                                      full = if (keep) full, out_dim = d))
 }
 
 nl_merge_grad <- function(g, cache, i) {
@@ -265,11 +267,11 @@ nl_layer_backward.nl_subtract <- function(layer, cache, dy) {
 
 #' @export
 nl_layer_forward.nl_multiply <- function(layer, x, training) {
-  nl_merge_forward(layer, x, function(xs) Reduce(`*`, xs))
+  nl_merge_forward(layer, x, function(xs) Reduce(`*`, xs), keep = TRUE)
 }
 #' @export
 nl_layer_backward.nl_multiply <- function(layer, cache, dy) {
-  n <- length(cache$full)
+  n <- length(cache$dims)
   dx <- lapply(seq_len(n), function(i) {
     others <- if (n > 1) Reduce(`*`, cache$full[-i]) else 1
     nl_merge_grad(dy * others, cache, i)
@@ -289,21 +291,21 @@ nl_layer_backward.nl_average <- function(layer, cache, dy) {
 
 #' @export
 nl_layer_forward.nl_maximum <- function(layer, x, training) {
-  nl_merge_forward(layer, x, function(xs) Reduce(pmax, xs))
+  nl_merge_forward(layer, x, function(xs) Reduce(pmax, xs), keep = TRUE)
 }
 #' @export
 nl_layer_backward.nl_maximum <- function(layer, cache, dy) nl_extreme_backward(cache, dy, `>`)
 
 #' @export
 nl_layer_forward.nl_minimum <- function(layer, x, training) {
-  nl_merge_forward(layer, x, function(xs) Reduce(pmin, xs))
+  nl_merge_forward(layer, x, function(xs) Reduce(pmin, xs), keep = TRUE)
 }
 #' @export
 nl_layer_backward.nl_minimum <- function(layer, cache, dy) nl_extreme_backward(cache, dy, `<`)
 
 # The gradient goes to the first input holding the extreme value.
 nl_extreme_backward <- function(cache, dy, better) {
-  n <- length(cache$full)
+  n <- length(cache$dims)
   winner <- rep(1L, length(dy))
   best <- as.vector(cache$full[[1]])
   for (i in seq_len(n)[-1]) {
@@ -322,7 +324,7 @@ nl_extreme_backward <- function(cache, dy, better) {
 
 #' @export
 nl_layer_forward.nl_divide <- function(layer, x, training) {
-  nl_merge_forward(layer, x, function(xs) xs[[1]] / xs[[2]])
+  nl_merge_forward(layer, x, function(xs) xs[[1]] / xs[[2]], keep = TRUE)
 }
 #' @export
 nl_layer_backward.nl_divide <- function(layer, cache, dy) {
