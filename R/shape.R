@@ -54,7 +54,7 @@ shape <- function(...) {
   structure(out, class = "keras_shape")
 }
 
-nl_shape_elements <- function(d, i, call = rlang::caller_env(2)) {
+nl_shape_elements <- function(d, i, call = rlang::caller_env()) {
   if (is.null(d)) return(list(NULL))
   if (inherits(d, "keras_shape")) return(unclass(d))
   if (inherits(d, "nl_symbolic_tensor")) {

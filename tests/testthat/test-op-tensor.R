@@ -263,3 +263,14 @@ test_that("op_size(), op_ndim() and op_linspace()", {
   expect_equal(op_linspace(2, 3, num = 5, retstep = TRUE)[[2]], 0.25)
   expect_error(op_linspace(0, 1, num = -1), class = "normlayers_error_value")
 })
+
+test_that("errors report the user's call", {
+  call_of <- function(expr) conditionCall(tryCatch(expr, error = identity))
+  expect_identical(call_of(op_mean(1:3, axis = 3)), quote(op_mean(1:3, axis = 3)))
+  expect_identical(call_of(op_reshape(1:6, c(4, 2))), quote(op_reshape(1:6, c(4, 2))))
+  expect_identical(call_of(shape(2.5)), quote(shape(2.5)))
+  expect_identical(call_of(op_concatenate(list(1:2, 1:3), axis = 2)),
+                   quote(op_concatenate(list(1:2, 1:3), axis = 2)))
+  expect_identical(call_of(layer_add(matrix(1, 2, 2), matrix(1, 2, 3))),
+                   quote(layer_add(matrix(1, 2, 2), matrix(1, 2, 3))))
+})
