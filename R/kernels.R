@@ -1,38 +1,16 @@
-# Internal wrappers around the C++ kernels (src/glue-kernels.cpp).
+# Internal wrappers around the C++ kernel library (inst/include/normlayers/,
+# glued in src/glue-kernels.cpp).
 #
-# An array is described by "runs": consecutive axes with the same status
-# (kept or reduced) merged into one run whose size is the product of their
-# sizes. Kept-indexed vectors (statistics) are column-major over the kept axes,
+# A layout is an array's dimensions and its reduced axes (nl_runs()).
+# Kept-indexed vectors (statistics) are column-major over the kept axes,
 # reduced-indexed vectors column-major over the reduced axes. The wrappers do
 # no validation: callers pass double arrays and well-formed arguments.
 
-# Collapse `dim` and a set of reduced axes (1-based) into runs.
-# Size-1 axes carry no information and are dropped; the result has
-# `sizes` (double) and `reduced` (logical), alternating statuses.
+# The layout of a kernel call, packed for C++: the array's dimensions
+# (`sizes`, double) and one flag per axis (`reduced`). The C++ side collapses
+# them into runs (the only place that does); nl_kernel_path() shows the result.
 nl_runs <- function(dim, reduced_axes) {
-  dim <- as.double(dim)
-  red <- seq_along(dim) %in% reduced_axes
-  keep <- dim != 1
-  dim <- dim[keep]
-  red <- red[keep]
-  n <- length(dim)
-  if (n == 0L) {
-    return(list(sizes = double(), reduced = logical()))
-  }
-  # a plain loop: the rank is small and this runs on every kernel call
-  sizes <- dim[1L]
-  status <- red[1L]
-  k <- 1L
-  for (i in seq_len(n)[-1L]) {
-    if (red[i] == status[k]) {
-      sizes[k] <- sizes[k] * dim[i]
-    } else {
-      k <- k + 1L
-      sizes[k] <- dim[i]
-      status[k] <- red[i]
-    }
-  }
-  list(sizes = sizes, reduced = status)
+  list(sizes = as.double(dim), reduced = seq_along(dim) %in% reduced_axes)
 }
 
 # Threads for a kernel call on `x`: inputs below the kernels' parallel
@@ -80,4 +58,12 @@ nl_kernel_norm_backward <- function(x, dy, runs, mean, rstd, gamma,
   cpp_norm_backward(x, dy, runs$sizes, runs$reduced, mean, rstd, gamma,
                     param_on == "kept", isTRUE(batch_stats), nl_kernel_threads(x),
                     nl_kernel_force_general())
+}
+
+# The path the kernels take on an array of dimensions `dim` reduced over
+# `axes`: list(kind = "rows" / "cols" / "general", streamed, sizes, reduced),
+# the last two being the collapsed runs. For tests and debugging.
+nl_kernel_path <- function(dim, axes, force_general = nl_kernel_force_general()) {
+  runs <- nl_runs(dim, axes)
+  cpp_plan_info(runs$sizes, runs$reduced, isTRUE(force_general))
 }

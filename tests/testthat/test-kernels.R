@@ -18,16 +18,22 @@ kernel_cases <- function() {
   cases
 }
 
-test_that("nl_runs collapses axes into alternating runs", {
-  expect_equal(nl_runs(c(4, 5), 2), list(sizes = c(4, 5), reduced = c(FALSE, TRUE)))
-  expect_equal(nl_runs(c(2, 3, 4, 5), c(2, 3)),
+test_that("the C++ plan collapses axes into alternating runs", {
+  runs <- function(d, red) nl_kernel_path(d, red, force_general = FALSE)[c("sizes", "reduced")]
+  expect_equal(runs(c(4, 5), 2), list(sizes = c(4, 5), reduced = c(FALSE, TRUE)))
+  expect_equal(runs(c(2, 3, 4, 5), c(2, 3)),
                list(sizes = c(2, 12, 5), reduced = c(FALSE, TRUE, FALSE)))
-  expect_equal(nl_runs(c(2, 3, 4, 5), c(1, 2, 3, 4)),
-               list(sizes = 120, reduced = TRUE))
-  expect_equal(nl_runs(c(2, 1, 4), 3), list(sizes = c(2, 4), reduced = c(FALSE, TRUE)))
-  expect_equal(nl_runs(c(2, 1, 4), 2), list(sizes = 8, reduced = FALSE))
-  expect_equal(nl_runs(c(1, 1), 1), list(sizes = double(), reduced = logical()))
-  expect_type(nl_runs(c(3L, 4L), 1)$sizes, "double")
+  expect_equal(runs(c(2, 3, 4, 5), c(1, 2, 3, 4)), list(sizes = 120, reduced = TRUE))
+  expect_equal(runs(c(2, 1, 4), 3), list(sizes = c(2, 4), reduced = c(FALSE, TRUE)))
+  expect_equal(runs(c(2, 1, 4), 2), list(sizes = 8, reduced = FALSE))
+  expect_equal(runs(c(1, 1), 1), list(sizes = double(), reduced = logical()))
+  expect_equal(nl_runs(c(3L, 4L), 1), list(sizes = c(3, 4), reduced = c(TRUE, FALSE)))
+  expect_identical(nl_kernel_path(c(30000, 10), 2, FALSE)$kind, "rows")
+  expect_identical(nl_kernel_path(c(30000, 10), 1, FALSE)$kind, "cols")
+  expect_identical(nl_kernel_path(c(10, 12, 25, 100), c(2, 4), FALSE)$kind, "general")
+  expect_identical(nl_kernel_path(c(30000, 10), 2, TRUE)$kind, "general")
+  expect_true(nl_kernel_path(c(130, 4097), 2, FALSE)$streamed)
+  expect_false(nl_kernel_path(c(70001, 7), 2, FALSE)$streamed)
 })
 
 test_that("moments match the reference on many layouts", {
