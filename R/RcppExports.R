@@ -5,6 +5,10 @@ cpp_moments <- function(x, dim, reduced, na_rm, threads, force_general = FALSE) 
     .Call(`_normlayers_cpp_moments`, x, dim, reduced, na_rm, threads, force_general)
 }
 
+cpp_moments_shifted <- function(x, dim, reduced, shift, na_rm, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_moments_shifted`, x, dim, reduced, shift, na_rm, threads, force_general)
+}
+
 cpp_apply <- function(x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general = FALSE) {
     .Call(`_normlayers_cpp_apply`, x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general)
 }

@@ -32,6 +32,52 @@ nl_kernel_moments <- function(x, runs, na_rm = FALSE) {
               nl_kernel_force_general())
 }
 
+# Moments whose `mean` is relative to `shift` (a kept-indexed vector; NULL:
+# each position's first-pass mean). Returns list(mean, var, count, shift):
+# the mean of `x - shift` keeps the digits that rounding an absolute mean far
+# from zero would lose, so partial moments merge exactly (nl_merge_moments()).
+nl_kernel_moments_shifted <- function(x, runs, shift = NULL, na_rm = FALSE) {
+  cpp_moments_shifted(x, runs$sizes, runs$reduced, shift, isTRUE(na_rm),
+                      nl_kernel_threads(x), nl_kernel_force_general())
+}
+
+# Merges two sets of population moments `a` and `b`, each
+# list(mean, var, count) of equal-length vectors, as if their data had been
+# pooled (Chan, Golub and LeVeque's pairwise update). Either may carry a
+# `shift` (its mean is then relative to it, see nl_kernel_moments_shifted());
+# the result is relative to `a`'s shift (to `b`'s where `a` has no values)
+# and carries it. Streamed statistics stay exact on data far from zero when
+# every batch is taken relative to the same shift:
+#   acc <- nl_kernel_moments_shifted(x1, runs)
+#   acc <- nl_merge_moments(acc, nl_kernel_moments_shifted(x2, runs, acc$shift))
+#   mean <- acc$shift + acc$mean; var <- acc$var
+# Positions without values (count 0) take the other side's moments.
+nl_merge_moments <- function(a, b) {
+  na <- as.double(a$count)
+  nb <- as.double(b$count)
+  sa <- if (is.null(a$shift)) 0 else as.double(a$shift)
+  sb <- if (is.null(b$shift)) 0 else as.double(b$shift)
+  sa <- rep_len(sa, length(na))
+  sb <- rep_len(sb, length(nb))
+  n <- na + nb
+  delta <- (sb - sa) + (b$mean - a$mean)
+  w <- ifelse(n > 0, nb / n, 0)
+  mean <- a$mean + delta * w
+  m2 <- a$var * na + b$var * nb + delta^2 * na * w
+  var <- m2 / n
+  only_b <- na == 0
+  only_a <- nb == 0 & !only_b
+  mean[only_b] <- b$mean[only_b]
+  var[only_b] <- b$var[only_b]
+  mean[only_a] <- a$mean[only_a]
+  var[only_a] <- a$var[only_a]
+  out <- list(mean = mean, var = var, count = n)
+  if (!is.null(a$shift) || !is.null(b$shift)) {
+    out$shift <- ifelse(only_b, sb, sa)
+  }
+  out
+}
+
 nl_kernel_apply <- function(x, runs, center, scale, gamma = NULL, beta = NULL,
                             param_on = c("reduced", "kept")) {
   param_on <- match.arg(param_on)

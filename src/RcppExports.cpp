@@ -26,6 +26,22 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_moments_shifted
+Rcpp::List cpp_moments_shifted(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> shift, bool na_rm, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_moments_shifted(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP shiftSEXP, SEXP na_rmSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type shift(shiftSEXP);
+    Rcpp::traits::input_parameter< bool >::type na_rm(na_rmSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_moments_shifted(x, dim, reduced, shift, na_rm, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_apply
 Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> center, Rcpp::NumericVector scale, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, bool param_kept, int threads, bool force_general);
 RcppExport SEXP _normlayers_cpp_apply(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP centerSEXP, SEXP scaleSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP param_keptSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
@@ -142,6 +158,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_cpp_moments", (DL_FUNC) &_normlayers_cpp_moments, 6},
+    {"_normlayers_cpp_moments_shifted", (DL_FUNC) &_normlayers_cpp_moments_shifted, 7},
     {"_normlayers_cpp_apply", (DL_FUNC) &_normlayers_cpp_apply, 10},
     {"_normlayers_cpp_layer_norm", (DL_FUNC) &_normlayers_cpp_layer_norm, 9},
     {"_normlayers_cpp_batch_norm_train", (DL_FUNC) &_normlayers_cpp_batch_norm_train, 8},

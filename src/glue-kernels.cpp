@@ -129,6 +129,24 @@ Rcpp::List cpp_moments(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                             Rcpp::Named("count") = count);
 }
 
+// Moments with the mean relative to `shift` (NULL: to the first-pass mean,
+// returned as `shift`).
+// [[Rcpp::export(rng = false)]]
+Rcpp::List cpp_moments_shifted(Rcpp::NumericVector x, Rcpp::NumericVector dim,
+                               Rcpp::LogicalVector reduced,
+                               Rcpp::Nullable<Rcpp::NumericVector> shift, bool na_rm,
+                               int threads, bool force_general = false) {
+  const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
+  Rcpp::NumericVector ks;
+  const double* sh = opt_ptr(shift, p.K, "shift", ks);
+  Rcpp::NumericVector mean = vec(p.K), var = vec(p.K), count = vec(p.K),
+                      shift_out = vec(p.K);
+  normlayers::moments_shifted(p, x.begin(), na_rm, sh, mean.begin(), var.begin(),
+                              count.begin(), shift_out.begin(), threads);
+  return Rcpp::List::create(Rcpp::Named("mean") = mean, Rcpp::Named("var") = var,
+                            Rcpp::Named("count") = count, Rcpp::Named("shift") = shift_out);
+}
+
 // [[Rcpp::export(rng = false)]]
 Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                               Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> center,

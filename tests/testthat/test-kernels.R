@@ -305,22 +305,24 @@ test_that("kernels never modify their inputs", {
   expect_identical(dy, dy0)
 })
 
-test_that("results are identical for 1 and 2 threads", {
+test_that("every path gives identical results for 1, 2 and 3 threads", {
   skip_on_cran()
   set.seed(99)
   n <- 3e5
+  # each layout with the path the kernels must take on it (checked below, so
+  # that a change of the dispatch cannot silently skip a path)
   layouts <- list(
-    list(d = c(30000, 10), red = 2),        # [kept, reduced]
-    list(d = c(30000, 10), red = 1),        # [reduced, kept]
-    list(d = c(100, 30, 100), red = 2),     # [kept, reduced, kept]
-    list(d = c(100, 30, 100), red = c(1, 3)), # [reduced, kept, reduced]
-    list(d = c(10, 12, 25, 100), red = c(2, 4)), # general
-    list(d = c(10, 12, 25, 100), red = c(1, 3)), # general
-    list(d = c(n), red = 1),                # everything reduced
-    list(d = c(3, 100000), red = 2),        # few rows, long reduced run
-    list(d = c(2000, 3, 100), red = 2),     # more row blocks than backward groups
-    list(d = c(70001, 7), red = 2),         # several row blocks, sweep remainders
-    list(d = c(130, 4097), red = 2)         # wide: streamed blocks, column panels
+    list(d = c(30000, 10), red = 2, path = "rows"),          # [kept, reduced]
+    list(d = c(30000, 10), red = 1, path = "cols"),          # [reduced, kept]
+    list(d = c(100, 30, 100), red = 2, path = "rows"),       # [kept, reduced, kept]
+    list(d = c(100, 30, 100), red = c(1, 3), path = "cols"), # [reduced, kept, reduced]
+    list(d = c(10, 12, 25, 100), red = c(2, 4), path = "general"),
+    list(d = c(10, 12, 25, 100), red = c(1, 3), path = "general"),
+    list(d = c(n), red = 1, path = "cols"),                  # everything reduced
+    list(d = c(3, 100000), red = 2, path = "rows", streamed = TRUE), # few rows, long reduced run
+    list(d = c(2000, 3, 100), red = 2, path = "rows"),       # more row blocks than backward groups
+    list(d = c(70001, 7), red = 2, path = "rows"),           # several row blocks, sweep remainders
+    list(d = c(130, 4097), red = 2, path = "rows", streamed = TRUE)  # wide: panels
   )
   for (cs in layouts) {
     x <- array(rnorm(prod(cs$d), 1, 2), dim = cs$d)
@@ -344,16 +346,117 @@ test_that("results are identical for 1 and 2 threads", {
         nl_kernel_norm_backward(x, dy, runs, ln$mean, ln$rstd, gK, "kept", FALSE)
       )
     }
-    withr::local_options(normlayers.threads = 1)
-    one <- run_all()
-    withr::local_options(normlayers.threads = 2)
-    two <- run_all()
-    withr::local_options(normlayers.threads = 3)
-    three <- run_all()
-    expect_identical(one, two, label = deparse(cs))
-    expect_identical(one, three, label = deparse(cs))
-    withr::local_options(normlayers.kernel_force_general = TRUE)
-    gen <- run_all()
-    expect_equal(gen, one, tolerance = 1e-10, label = deparse(cs))
+    for (force in c(FALSE, TRUE)) {
+      withr::with_options(list(normlayers.kernel_force_general = force), {
+        path <- nl_kernel_path(cs$d, cs$red)
+        expect_identical(path$kind, if (force) "general" else cs$path, label = deparse(cs))
+        if (!force) expect_identical(path$streamed, isTRUE(cs$streamed), label = deparse(cs))
+        res <- lapply(1:3, function(th) {
+          withr::with_options(list(normlayers.threads = th), run_all())
+        })
+      })
+      info <- paste(deparse(cs), force)
+      expect_identical(res[[1]], res[[2]], label = info)
+      expect_identical(res[[1]], res[[3]], label = info)
+      if (force) expect_equal(res[[1]], fast, tolerance = 1e-10, label = info)
+      fast <- res[[1]]
+    }
   }
+})
+
+# ---- precision on data far from zero (1e8 + N(0, 1)) -------------------------
+# The floor for any double implementation is the rounding of a mean near 1e8
+# (half an ulp, 7.45e-9); outputs must stay within 4x of it, and statistics
+# merged from blocks, chunks, panels or batches must agree with a one-shot
+# two-pass computation (on the same data shifted exactly to 0, where rounding
+# is harmless) to 1e-13 relative.
+
+offset_cases <- function() {
+  list(list(d = c(2000, 64), red = 2),        # rows, cached blocks
+       list(d = c(64, 20000), red = 2),       # rows, streamed blocks, panels
+       list(d = c(30000, 4), red = 1),        # cols, 8 chunks per column
+       list(d = c(5000, 30), red = 1),        # cols
+       list(d = c(10, 6, 20, 50), red = c(2, 4)))  # general
+}
+
+for_threads <- function(code_fn) {
+  for (th in 1:2) withr::with_options(list(normlayers.threads = th), code_fn(th))
+}
+
+test_that("outputs on 1e8 + N(0, 1) data stay within 4x the double floor", {
+  set.seed(15)
+  floor <- 2^-27  # half an ulp of 1e8 (7.45e-9)
+  for (cs in offset_cases()) {
+    x <- array(1e8 + rnorm(prod(cs$d)), cs$d)
+    x0 <- x - 1e8  # exact
+    runs <- nl_runs(cs$d, cs$red)
+    for_threads(function(th) {
+      info <- paste(deparse(cs), th)
+      ln <- nl_kernel_layer_norm(x, runs, NULL, NULL, 1e-3)$y
+      expect_lt(max(abs(ln - ref_layer_norm(x0, cs$red, NULL, NULL, 1e-3)$y)), 4 * floor,
+                label = info)
+      bn <- nl_kernel_batch_norm_train(x, runs, NULL, NULL, 1e-3)$y
+      expect_lt(max(abs(bn - ref_batch_norm_train(x0, cs$red, NULL, NULL, 1e-3)$y)),
+                4 * floor, label = info)
+    })
+  }
+})
+
+test_that("blocked statistics on 1e8 + N(0, 1) data match a one-shot two-pass", {
+  set.seed(16)
+  for (cs in offset_cases()) {
+    x <- array(1e8 + rnorm(prod(cs$d)), cs$d)
+    x0 <- x - 1e8  # exact
+    runs <- nl_runs(cs$d, cs$red)
+    ref <- ref_moments(x0, cs$red)
+    for_threads(function(th) {
+      info <- paste(deparse(cs), th)
+      m <- nl_kernel_moments(x, runs)
+      expect_lt(max(abs(m$var - ref$var) / ref$var), 1e-13, label = info)
+      expect_lt(max(abs(m$mean - 1e8 - ref$mean)), 2^-26, label = info)  # one ulp
+      bn <- nl_kernel_batch_norm_train(x, runs, NULL, NULL, 1e-3)
+      expect_lt(max(abs(bn$var - ref$var) / ref$var), 1e-13, label = info)
+    })
+  }
+})
+
+test_that("streamed moments merge exactly (3e4 rows near 1e8, batches of 1000)", {
+  set.seed(17)
+  x <- matrix(1e8 + rnorm(3e4 * 3), ncol = 3)
+  x0 <- x - 1e8  # exact
+  ref <- ref_moments(x0, 1)
+  runs <- nl_runs(c(1000, 3), 1)
+  for_threads(function(th) {
+    acc <- nl_kernel_moments_shifted(x[1:1000, ], runs)
+    for (b in 2:30) {
+      rows <- (b - 1) * 1000 + 1:1000
+      acc <- nl_merge_moments(acc, nl_kernel_moments_shifted(x[rows, ], runs, acc$shift))
+    }
+    expect_equal(acc$count, rep(3e4, 3))
+    expect_lt(max(abs(acc$var - ref$var) / ref$var), 1e-13, label = th)
+    expect_lt(max(abs((acc$shift - 1e8) + acc$mean - ref$mean)), 1e-13, label = th)
+  })
+})
+
+test_that("nl_merge_moments() pools moments, with and without shifts", {
+  set.seed(18)
+  a <- matrix(rnorm(40, 3), 10)
+  b <- matrix(rnorm(28, -1, 2), 7)
+  runs_a <- nl_runs(dim(a), 1)
+  runs_b <- nl_runs(dim(b), 1)
+  pooled <- ref_moments(rbind(a, b), 1)
+  got <- nl_merge_moments(nl_kernel_moments(a, runs_a), nl_kernel_moments(b, runs_b))
+  expect_equal(got, pooled, tolerance = 1e-12)
+  sa <- nl_kernel_moments_shifted(a, runs_a)
+  sb <- nl_kernel_moments_shifted(b, runs_b, shift = c(1, 2, 3, 4))
+  expect_equal(sb$shift, c(1, 2, 3, 4))
+  expect_equal(sb$mean + sb$shift, ref_moments(b, 1)$mean, tolerance = 1e-12)
+  s <- nl_merge_moments(sa, sb)
+  expect_equal(s$shift, sa$shift)
+  expect_equal(s$mean + s$shift, pooled$mean, tolerance = 1e-12)
+  expect_equal(s$var, pooled$var, tolerance = 1e-12)
+  # a side without values leaves the other unchanged
+  empty <- list(mean = rep(NaN, 4), var = rep(NaN, 4), count = rep(0, 4))
+  expect_equal(nl_merge_moments(empty, sa), sa)
+  expect_equal(nl_merge_moments(sa, empty), sa)
 })

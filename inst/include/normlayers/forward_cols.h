@@ -46,23 +46,23 @@ inline void cols_chunk_stats(const Plan& p, const double* x, idx_t j, idx_t r0, 
 }
 
 // Merge of the nq chunks of a column, in chunk order, relative to the first
-// non-empty chunk's first-pass mean. Returns mean, m2 (or the sum of squares)
-// and count.
+// non-empty chunk's first-pass mean `shift`. Returns shift, the mean relative
+// to it, m2 (or the sum of squares) and count.
 template <class Stats>
-inline void cols_merge(const ChunkParts& cp, idx_t first, idx_t nq, double& mean,
-                       double& m2, double& count) {
+inline void cols_merge(const ChunkParts& cp, idx_t first, idx_t nq, double& shift,
+                       double& mean, double& m2, double& count) {
   if (!Stats::centered) {
     double q = 0, n = 0;
     for (idx_t t = first; t < first + nq; ++t) {
       q += cp.q[t];
       n += cp.n[t];
     }
-    mean = 0;
+    shift = mean = 0;
     m2 = q;
     count = n;
     return;
   }
-  double shift = nan_value();
+  shift = nan_value();
   Moments acc = {0, 0, 0};
   for (idx_t t = first; t < first + nq; ++t) {
     const double n = cp.n[t];
@@ -71,7 +71,7 @@ inline void cols_merge(const ChunkParts& cp, idx_t first, idx_t nq, double& mean
     merge_moments(acc, n, relative_mean(cp.m1[t], n, cp.d[t], shift),
                   corrected_m2(n, cp.d[t], cp.q[t]));
   }
-  mean = acc.n > 0 ? shift + acc.mean : nan_value();
+  mean = acc.n > 0 ? acc.mean : nan_value();
   m2 = acc.n > 0 ? acc.m2 : nan_value();
   count = acc.n;
 }
@@ -118,8 +118,10 @@ inline void forward_cols(const Plan& p, const FwdArgs& A, int nthr) {
     cols_chunk_stats<Stats, Mask>(p, A.x, j, r0, r1, cp, it);
   };
   auto column_finish = [&](idx_t j) {
-    double mean, m2, cnt;
-    cols_merge<Stats>(cp, j * nq, nq, mean, m2, cnt);
+    double base, rel, m2, cnt;
+    cols_merge<Stats>(cp, j * nq, nq, base, rel, m2, cnt);
+    const double mean = (A.shift || A.shift_out) ? (base - shift_of(A, j, base)) + rel
+                                                 : base + rel;
     const double spread = Stats::spread(m2, cnt);
     ms[j] = mean;
     if (A.mean) A.mean[j] = mean;

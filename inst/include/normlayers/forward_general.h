@@ -84,6 +84,10 @@ inline void general_item_stats(const Plan& p, const FwdArgs& A, idx_t j,
     const idx_t k = Kin * j + t;
     const double spread = Stats::centered ? finish_var(w.C[t], w.D[t], w.Q[t])
                                           : Stats::spread(w.Q[t], w.C[t]);
+    if (Stats::centered) {
+      const double m1 = w.M[t], rm = w.D[t] / w.C[t];
+      w.M[t] = (A.shift || A.shift_out) ? (m1 - shift_of(A, k, m1)) + rm : m1 + rm;
+    }
     if (A.mean) A.mean[k] = w.M[t];
     if (A.var) A.var[k] = spread;
     if (A.count) A.count[k] = w.C[t];

@@ -21,14 +21,29 @@ struct FwdArgs {
   double* var;    // the spread: variance, mean of squares or sum of squares
   double* rstd;   // the scale
   double* count;
+  // Moments only (no y): the mean is written relative to shift[k] (nullptr:
+  // 0) or, when shift_out is given instead, relative to the first-pass mean,
+  // which is written to shift_out. Either way (mean - shift) keeps the digits
+  // a rounded absolute mean would lose (for merging partial moments).
+  const double* shift;
+  double* shift_out;
 };
 
-// Per-row statistics of a block: count C, mean M (0 when uncentered) and
-// spread V.
+// The shift of kept position k whose first-pass mean is m1.
+inline double shift_of(const FwdArgs& A, idx_t k, double m1) {
+  const double s = A.shift ? A.shift[k] : (A.shift_out ? m1 : 0.0);
+  if (A.shift_out) A.shift_out[k] = s;
+  return s;
+}
+
+// Per-row statistics of a block: count C, spread V, and the mean as a base
+// M plus a correction Rm (the first-pass mean and the mean deviation from it;
+// both 0 when uncentered). rows_block_mean() folds them into M.
 struct RowStats {
   double* C;
   double* M;
   double* V;
+  double* Rm;
 };
 
 // Centered statistics of a cached block, two passes (S is scratch).
@@ -75,17 +90,20 @@ inline void rows_block_centered(const double* x0, idx_t stride, idx_t rows, idx_
     }
   }
   NL_SIMD
-  for (idx_t ii = 0; ii < rows; ++ii) V[ii] = finish_var(C[ii], S[ii], V[ii]);
+  for (idx_t ii = 0; ii < rows; ++ii) {
+    st.Rm[ii] = S[ii] / C[ii];
+    V[ii] = finish_var(C[ii], S[ii], V[ii]);
+  }
 }
 
 // Centered statistics of a streamed block (no mask): the columns are taken
 // in panels of P that stay in cache; each panel's two-pass moments are merged
-// into the running ones panel by panel in column order. W holds 3 scratch
-// arrays.
+// into the running ones panel by panel in column order, relative to the first
+// panel's first-pass mean (M). W holds 3 scratch arrays.
 inline void rows_block_panels(const double* x0, idx_t stride, idx_t rows, idx_t cols,
                               idx_t P, double* const* W, const RowStats& st) {
   double *S = W[0], *D = W[1], *Q = W[2];
-  double *M = st.M, *V = st.V;
+  double *M = st.M, *V = st.V, *Rm = st.Rm;
   double n = 0;
   for (idx_t j0 = 0; j0 < cols; j0 += P) {
     const idx_t j1 = (cols - j0 < P) ? cols : j0 + P;
@@ -95,15 +113,17 @@ inline void rows_block_panels(const double* x0, idx_t stride, idx_t rows, idx_t 
     sweep_sum(x0, stride, rows, j0, j1, S);
     NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) {
-      S[ii] = S[ii] / np;  // panel mean
+      S[ii] = S[ii] / np;  // panel first-pass mean
       D[ii] = 0;
       Q[ii] = 0;
+      if (j0 == 0) M[ii] = S[ii];
     }
     sweep_dev(x0, stride, rows, j0, j1, S, D, Q);
     for (idx_t ii = 0; ii < rows; ++ii) {
-      Moments m = {n, j0 == 0 ? 0.0 : M[ii], j0 == 0 ? 0.0 : V[ii]};
-      merge_moments(m, np, S[ii], corrected_m2(np, D[ii], Q[ii]));
-      M[ii] = m.mean;
+      Moments m = {n, j0 == 0 ? 0.0 : Rm[ii], j0 == 0 ? 0.0 : V[ii]};
+      merge_moments(m, np, relative_mean(S[ii], np, D[ii], M[ii]),
+                    corrected_m2(np, D[ii], Q[ii]));
+      Rm[ii] = m.mean;
       V[ii] = m.m2;
     }
     n += np;
@@ -123,6 +143,7 @@ inline void rows_block_uncentered(const double* x0, idx_t stride, idx_t rows, id
   for (idx_t ii = 0; ii < rows; ++ii) {
     st.C[ii] = static_cast<double>(cols);
     st.M[ii] = 0;
+    st.Rm[ii] = 0;
     st.V[ii] = 0;
   }
   sweep_sq(x0, stride, rows, 0, cols, st.V, next, next_rows);
@@ -203,12 +224,25 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows, idx_t c
   }
 }
 
+// The corrected mean of each row (relative to its shift) into M.
+inline void rows_block_mean(const FwdArgs& A, const RowBlock& blk, const RowStats& st) {
+  if (A.shift || A.shift_out) {
+    for (idx_t ii = 0; ii < blk.rows; ++ii) {
+      st.M[ii] = (st.M[ii] - shift_of(A, blk.k0 + ii, st.M[ii])) + st.Rm[ii];
+    }
+    return;
+  }
+  NL_SIMD
+  for (idx_t ii = 0; ii < blk.rows; ++ii) st.M[ii] = st.M[ii] + st.Rm[ii];
+}
+
 // Writes the statistics of a block and its output; W[0] receives the scale.
 template <class Stats, class Param>
 inline void rows_block_finish(const FwdArgs& A, const Param& par, const Plan& p,
                               const RowBlock& blk, double* const* W, const RowStats& st) {
   const idx_t rows = blk.rows, k0 = blk.k0;
   double* S = W[0];
+  rows_block_mean(A, blk, st);
   if (A.mean) std::copy(st.M, st.M + rows, A.mean + k0);
   if (A.var) std::copy(st.V, st.V + rows, A.var + k0);
   if (A.count) std::copy(st.C, st.C + rows, A.count + k0);
@@ -236,10 +270,10 @@ inline void forward_rows(const Plan& p, const FwdArgs& A, const Param& par, int 
   const bool streamed = rows_streamed(p);
   const bool panels = streamed && !Mask::skips && Stats::centered;
   const idx_t P = rows_panel(blocks.B);
-  ThreadScratch scratch(nthr, 6, blocks.B);
+  ThreadScratch scratch(nthr, 7, blocks.B);
   parallel_for(nthr, blocks.items, [&](idx_t it) {
-    double* W[3] = {scratch.get(3), scratch.get(4), scratch.get(5)};
-    const RowStats st = {scratch.get(0), scratch.get(1), scratch.get(2)};
+    double* W[3] = {scratch.get(4), scratch.get(5), scratch.get(6)};
+    const RowStats st = {scratch.get(0), scratch.get(1), scratch.get(2), scratch.get(3)};
     const RowBlock blk = blocks.at(p, it);
     RowBlock nxt = {0, 0, 0, 0};
     if (it + 1 < blocks.items && !streamed) nxt = blocks.at(p, it + 1);

@@ -36,6 +36,7 @@ inline void forward_empty(const Plan& p, const FwdArgs& A) {
     if (A.var) A.var[k] = v;
     if (A.rstd) A.rstd[k] = s;
     if (A.count) A.count[k] = 0;
+    if (A.shift_out) A.shift_out[k] = A.shift ? A.shift[k] : 0.0;
   }
 }
 
@@ -100,12 +101,21 @@ inline void backward(const Plan& p, const BackArgs& A, const Param& par, int thr
 
 // ---- the kernels -------------------------------------------------------------
 
+// Population moments, the mean written relative to a shift (see FwdArgs): shift[k] when
+// given, otherwise the first-pass mean, written to shift_out.
+inline void moments_shifted(const Plan& p, const double* x, bool na_rm, const double* shift,
+                            double* mean, double* var, double* count, double* shift_out,
+                            int threads) {
+  const FwdArgs A = {x, 0.0, nullptr, nullptr, nullptr, mean, var, nullptr, count,
+                     shift, shift_out};
+  if (na_rm) forward<Centered, ParamKept, SkipNaN>(p, A, ParamKept(), threads);
+  else forward<Centered, ParamKept, NoMask>(p, A, ParamKept(), threads);
+}
+
 // Population moments per kept position (NaN skipped with na_rm).
 inline void moments(const Plan& p, const double* x, bool na_rm, double* mean, double* var,
                     double* count, int threads) {
-  const FwdArgs A = {x, 0.0, nullptr, nullptr, nullptr, mean, var, nullptr, count};
-  if (na_rm) forward<Centered, ParamKept, SkipNaN>(p, A, ParamKept(), threads);
-  else forward<Centered, ParamKept, NoMask>(p, A, ParamKept(), threads);
+  moments_shifted(p, x, na_rm, nullptr, mean, var, count, nullptr, threads);
 }
 
 // y = (x - center[k]) * (scale[k] * gamma[q]) + beta[q], q kept or reduced.
