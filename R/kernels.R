@@ -113,3 +113,64 @@ nl_kernel_path <- function(dim, axes, force_general = nl_kernel_force_general())
   runs <- nl_runs(dim, axes)
   cpp_plan_info(runs$sizes, runs$reduced, isTRUE(force_general))
 }
+
+# ---- RMS, unit and group normalization ---------------------------------------
+# `x` is a double array (or vector), `axes` the reduced axes (sorted, 1-based);
+# statistics are ordered column-major over the kept axes.
+
+nl_kernel_dim <- function(x) {
+  d <- dim(x)
+  if (is.null(d)) length(x) else d
+}
+
+# rstd = 1 / sqrt(mean(x^2 over axes) + epsilon); y = x * rstd * scale, with
+# `scale` reduced-indexed or NULL (= 1).
+nl_kernel_rms_norm <- function(x, axes, scale, epsilon) {
+  runs <- nl_runs(nl_kernel_dim(x), axes)
+  cpp_rms_norm(x, runs$sizes, runs$reduced, scale, epsilon, nl_kernel_threads(x),
+               nl_kernel_force_general())
+}
+
+# list(dx, dscale); dscale is NULL when `scale` is NULL.
+nl_kernel_rms_backward <- function(x, dy, axes, rstd, scale) {
+  runs <- nl_runs(nl_kernel_dim(x), axes)
+  cpp_rms_backward(x, dy, runs$sizes, runs$reduced, rstd, scale, nl_kernel_threads(x),
+                   nl_kernel_force_general())
+}
+
+# inv = 1 / sqrt(max(sum(x^2 over axes), epsilon^2)); y = x * inv (Keras >= 3.6
+# `normalize`, order 2).
+nl_kernel_unit_norm <- function(x, axes, epsilon) {
+  runs <- nl_runs(nl_kernel_dim(x), axes)
+  cpp_unit_norm(x, runs$sizes, runs$reduced, epsilon, nl_kernel_threads(x),
+                nl_kernel_force_general())
+}
+
+# list(dx). Where the floor epsilon^2 was taken, inv is a constant (dx = dy * inv).
+nl_kernel_unit_backward <- function(x, dy, axes, inv) {
+  runs <- nl_runs(nl_kernel_dim(x), axes)
+  cpp_unit_backward(x, dy, runs$sizes, runs$reduced, inv, nl_kernel_threads(x),
+                    nl_kernel_force_general())
+}
+
+# GroupNormalization over channel axis `axis` (1-based, not the batch axis 1)
+# split into `groups` contiguous groups: one mean / rstd per (sample, group),
+# length N * groups, sample fastest; y = (x - mean) * rstd * gamma[c] + beta[c]
+# with gamma / beta of length C or NULL.
+nl_kernel_group_norm <- function(x, axis, groups, gamma, beta, epsilon) {
+  cpp_group_norm(x, as.double(nl_kernel_dim(x)), as.integer(axis), as.integer(groups),
+                 gamma, beta, epsilon, nl_kernel_threads(x), nl_kernel_force_general())
+}
+
+# list(dx, dgamma, dbeta): gradients of a GroupNormalization with batch
+# statistics; dgamma / dbeta have length C.
+nl_kernel_group_backward <- function(x, dy, axis, groups, mean, rstd, gamma) {
+  cpp_group_backward(x, dy, as.double(nl_kernel_dim(x)), as.integer(axis),
+                     as.integer(groups), mean, rstd, gamma, nl_kernel_threads(x),
+                     nl_kernel_force_general())
+}
+
+# The path the group kernels take: "rows" or "general" (tests).
+nl_kernel_group_path <- function(dim, axis, groups, force_general = nl_kernel_force_general()) {
+  cpp_group_path(as.double(dim), as.integer(axis), as.integer(groups), isTRUE(force_general))
+}

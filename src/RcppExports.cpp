@@ -11,6 +11,120 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// cpp_rms_norm
+Rcpp::List cpp_rms_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> scale, double epsilon, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_rms_norm(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP scaleSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_rms_norm(x, dim, reduced, scale, epsilon, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_rms_backward
+Rcpp::List cpp_rms_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::NumericVector rstd, Rcpp::Nullable<Rcpp::NumericVector> scale, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_rms_backward(SEXP xSEXP, SEXP dySEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP rstdSEXP, SEXP scaleSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type rstd(rstdSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_rms_backward(x, dy, dim, reduced, rstd, scale, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_unit_norm
+Rcpp::List cpp_unit_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, double epsilon, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_unit_norm(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_unit_norm(x, dim, reduced, epsilon, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_unit_backward
+Rcpp::List cpp_unit_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::NumericVector inv, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_unit_backward(SEXP xSEXP, SEXP dySEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP invSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type inv(invSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_unit_backward(x, dy, dim, reduced, inv, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_group_norm
+Rcpp::List cpp_group_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, int axis, int groups, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_group_norm(SEXP xSEXP, SEXP dimSEXP, SEXP axisSEXP, SEXP groupsSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< int >::type axis(axisSEXP);
+    Rcpp::traits::input_parameter< int >::type groups(groupsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type gamma(gammaSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type beta(betaSEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_group_norm(x, dim, axis, groups, gamma, beta, epsilon, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_group_backward
+Rcpp::List cpp_group_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector dim, int axis, int groups, Rcpp::NumericVector mean, Rcpp::NumericVector rstd, Rcpp::Nullable<Rcpp::NumericVector> gamma, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_group_backward(SEXP xSEXP, SEXP dySEXP, SEXP dimSEXP, SEXP axisSEXP, SEXP groupsSEXP, SEXP meanSEXP, SEXP rstdSEXP, SEXP gammaSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< int >::type axis(axisSEXP);
+    Rcpp::traits::input_parameter< int >::type groups(groupsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type mean(meanSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type rstd(rstdSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type gamma(gammaSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_group_backward(x, dy, dim, axis, groups, mean, rstd, gamma, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_group_path
+std::string cpp_group_path(Rcpp::NumericVector dim, int axis, int groups, bool force_general);
+RcppExport SEXP _normlayers_cpp_group_path(SEXP dimSEXP, SEXP axisSEXP, SEXP groupsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< int >::type axis(axisSEXP);
+    Rcpp::traits::input_parameter< int >::type groups(groupsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_group_path(dim, axis, groups, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_moments
 Rcpp::List cpp_moments(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, bool na_rm, int threads, bool force_general);
 RcppExport SEXP _normlayers_cpp_moments(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP na_rmSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
@@ -157,6 +271,13 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_normlayers_cpp_rms_norm", (DL_FUNC) &_normlayers_cpp_rms_norm, 7},
+    {"_normlayers_cpp_rms_backward", (DL_FUNC) &_normlayers_cpp_rms_backward, 8},
+    {"_normlayers_cpp_unit_norm", (DL_FUNC) &_normlayers_cpp_unit_norm, 6},
+    {"_normlayers_cpp_unit_backward", (DL_FUNC) &_normlayers_cpp_unit_backward, 7},
+    {"_normlayers_cpp_group_norm", (DL_FUNC) &_normlayers_cpp_group_norm, 9},
+    {"_normlayers_cpp_group_backward", (DL_FUNC) &_normlayers_cpp_group_backward, 10},
+    {"_normlayers_cpp_group_path", (DL_FUNC) &_normlayers_cpp_group_path, 4},
     {"_normlayers_cpp_moments", (DL_FUNC) &_normlayers_cpp_moments, 6},
     {"_normlayers_cpp_moments_shifted", (DL_FUNC) &_normlayers_cpp_moments_shifted, 7},
     {"_normlayers_cpp_apply", (DL_FUNC) &_normlayers_cpp_apply, 10},

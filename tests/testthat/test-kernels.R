@@ -460,3 +460,185 @@ test_that("nl_merge_moments() pools moments, with and without shifts", {
   expect_equal(nl_merge_moments(empty, sa), sa)
   expect_equal(nl_merge_moments(sa, empty), sa)
 })
+
+# ---- RMS, unit and group normalization kernels -------------------------------
+
+test_that("rms_norm and its backward match the reference on many layouts", {
+  for (cs in kernel_cases()) {
+    x <- array(rnorm(prod(cs$d), 1, 2), dim = cs$d)
+    dy <- array(rnorm(prod(cs$d)), dim = cs$d)
+    R <- prod(cs$d[cs$red])
+    scale <- rnorm(R)
+    with_paths(function(force) {
+      info <- paste(deparse(cs), force)
+      for (sc in list(scale, NULL)) {
+        fw <- nl_kernel_rms_norm(x, cs$red, sc, 1e-6)
+        ref <- ref_rms_norm(x, cs$red, sc, 1e-6)
+        expect_equal(fw, ref, tolerance = tol, info = info)
+        expect_identical(dim(fw$y), dim(x))
+        bw <- nl_kernel_rms_backward(x, dy, cs$red, fw$rstd, sc)
+        expect_equal(bw, ref_rms_backward(x, dy, cs$red, fw$rstd, sc), tolerance = tol,
+                     info = info)
+        if (is.null(sc)) expect_null(bw$dscale)
+      }
+    })
+  }
+})
+
+test_that("unit_norm and its backward match the reference on many layouts", {
+  for (cs in kernel_cases()) {
+    x <- array(rnorm(prod(cs$d), 1, 2), dim = cs$d)
+    dy <- array(rnorm(prod(cs$d)), dim = cs$d)
+    with_paths(function(force) {
+      info <- paste(deparse(cs), force)
+      fw <- nl_kernel_unit_norm(x, cs$red, 1e-12)
+      expect_equal(fw, ref_unit_norm(x, cs$red, 1e-12), tolerance = tol, info = info)
+      expect_equal(nl_kernel_unit_backward(x, dy, cs$red, fw$inv),
+                   ref_unit_backward(x, dy, cs$red, 1e-12), tolerance = tol, info = info)
+    })
+  }
+})
+
+test_that("unit_norm follows Keras >= 3.6 for tiny and zero vectors", {
+  x <- rbind(c(3e-13, 4e-13, 0), c(0, 0, 0), c(3, 4, 0))
+  with_paths(function(force) {
+    u <- nl_kernel_unit_norm(x, 2, 1e-12)
+    expect_equal(u$y, rbind(c(0.3, 0.4, 0), c(0, 0, 0), c(0.6, 0.8, 0)), tolerance = 1e-12)
+    expect_equal(u$inv, c(1e12, 1e12, 0.2), tolerance = 1e-12)
+    expect_false(anyNA(u$y))
+    # where the floor was taken the scale is a constant: dx = dy * inv
+    dy <- matrix(c(1, -2, 0.5), 3, 3, byrow = TRUE)
+    b <- nl_kernel_unit_backward(x, dy, 2, u$inv)
+    expect_equal(b$dx[1:2, ], dy[1:2, ] * 1e12, tolerance = 1e-12)
+    expect_equal(b$dx[3, ], ref_unit_backward(x, dy, 2, 1e-12)$dx[3, ], tolerance = 1e-12)
+  })
+})
+
+test_that("group_norm and its backward match the reference on random shapes", {
+  set.seed(31)
+  cases <- c(list(list(d = c(4, 6), axis = 2, groups = 3),
+                  list(d = c(3, 5, 4), axis = 3, groups = 2),
+                  list(d = c(3, 4, 5), axis = 2, groups = 2),
+                  list(d = c(2, 3, 6, 2), axis = 3, groups = 3),
+                  list(d = c(1, 4, 6), axis = 3, groups = 2),
+                  list(d = c(5, 6), axis = 2, groups = 6),
+                  list(d = c(3, 1, 1, 4), axis = 4, groups = 4)),
+             replicate(40, random_group_case(), simplify = FALSE))
+  for (cs in cases) {
+    x <- array(rnorm(prod(cs$d), 2, 3), dim = cs$d)
+    dy <- array(rnorm(prod(cs$d)), dim = cs$d)
+    C <- cs$d[cs$axis]
+    gamma <- rnorm(C); beta <- rnorm(C)
+    with_paths(function(force) {
+      info <- paste(deparse(cs), force)
+      for (gb in list(list(gamma, beta), list(NULL, NULL))) {
+        fw <- nl_kernel_group_norm(x, cs$axis, cs$groups, gb[[1]], gb[[2]], 1e-3)
+        expect_equal(fw, ref_group_norm(x, cs$axis, cs$groups, gb[[1]], gb[[2]], 1e-3),
+                     tolerance = tol, info = info)
+        expect_equal(nl_kernel_group_backward(x, dy, cs$axis, cs$groups, fw$mean, fw$rstd,
+                                              gb[[1]]),
+                     ref_group_backward(x, dy, cs$axis, cs$groups, fw$mean, fw$rstd, gb[[1]]),
+                     tolerance = tol, info = info)
+      }
+    })
+  }
+  expect_identical(nl_kernel_group_path(c(256, 32, 32, 16), 4, 8, FALSE), "rows")
+  expect_identical(nl_kernel_group_path(c(256, 16, 32, 32), 2, 8, FALSE), "general")
+  expect_identical(nl_kernel_group_path(c(256, 32, 32, 16), 4, 8, TRUE), "general")
+})
+
+test_that("group_norm on 1e8 + N(0, 1) data equals the same data shifted to 0", {
+  set.seed(32)
+  x <- array(1e8 + rnorm(64 * 8 * 8 * 16), c(64, 8, 8, 16))
+  x0 <- x - 1e8  # exact
+  with_paths(function(force) {
+    a <- nl_kernel_group_norm(x, 4, 4, NULL, NULL, 1e-3)$y
+    b <- nl_kernel_group_norm(x0, 4, 4, NULL, NULL, 1e-3)$y
+    expect_lt(max(abs(a - b)), 1e-9, label = force)
+  })
+})
+
+test_that("family backward kernels agree with finite differences", {
+  set.seed(33)
+  eps <- 1e-3
+  for (cs in list(list(d = c(4, 5), red = 2), list(d = c(3, 4, 2), red = c(1, 3)),
+                  list(d = c(2, 3, 2, 3), red = c(2, 4)), list(d = 6, red = 1))) {
+    x <- array(rnorm(prod(cs$d)), cs$d)
+    w <- array(rnorm(prod(cs$d)), cs$d)
+    sc <- rnorm(prod(cs$d[cs$red]))
+    with_paths(function(force) {
+      info <- paste(deparse(cs), force)
+      loss <- function(xv, s = sc) sum(nl_kernel_rms_norm(array(xv, cs$d), cs$red, s, eps)$y * w)
+      fw <- nl_kernel_rms_norm(x, cs$red, sc, eps)
+      bw <- nl_kernel_rms_backward(x, w, cs$red, fw$rstd, sc)
+      expect_lt(relative_error(bw$dx, numeric_gradient(loss, as.vector(x))), 1e-6, label = info)
+      expect_lt(relative_error(bw$dscale, numeric_gradient(function(v) loss(x, v), sc)), 1e-6,
+                label = info)
+      lossu <- function(xv) sum(nl_kernel_unit_norm(array(xv, cs$d), cs$red, 1e-12)$y * w)
+      fu <- nl_kernel_unit_norm(x, cs$red, 1e-12)
+      bu <- nl_kernel_unit_backward(x, w, cs$red, fu$inv)
+      expect_lt(relative_error(bu$dx, numeric_gradient(lossu, as.vector(x))), 1e-6, label = info)
+    })
+  }
+  for (cs in list(list(d = c(3, 4), axis = 2, groups = 2), list(d = c(2, 3, 4), axis = 3, groups = 2),
+                  list(d = c(2, 4, 3), axis = 2, groups = 4), list(d = c(2, 2, 6, 2), axis = 3, groups = 3))) {
+    x <- array(rnorm(prod(cs$d)), cs$d)
+    w <- array(rnorm(prod(cs$d)), cs$d)
+    C <- cs$d[cs$axis]
+    g <- rnorm(C); b <- rnorm(C)
+    with_paths(function(force) {
+      info <- paste(deparse(cs), force)
+      loss <- function(xv, gv = g, bv = b) {
+        sum(nl_kernel_group_norm(array(xv, cs$d), cs$axis, cs$groups, gv, bv, eps)$y * w)
+      }
+      fw <- nl_kernel_group_norm(x, cs$axis, cs$groups, g, b, eps)
+      bw <- nl_kernel_group_backward(x, w, cs$axis, cs$groups, fw$mean, fw$rstd, g)
+      expect_lt(relative_error(bw$dx, numeric_gradient(loss, as.vector(x))), 1e-6, label = info)
+      expect_lt(relative_error(bw$dgamma, numeric_gradient(function(v) loss(x, v), g)), 1e-6,
+                label = info)
+      expect_lt(relative_error(bw$dbeta, numeric_gradient(function(v) loss(x, g, v), b)), 1e-6,
+                label = info)
+    })
+  }
+})
+
+test_that("family kernels give identical results for 1 and 2 threads on every path", {
+  skip_on_cran()
+  set.seed(34)
+  layouts <- list(list(d = c(30000, 10), red = 2), list(d = c(30000, 10), red = 1),
+                  list(d = c(100, 30, 100), red = 2), list(d = c(10, 12, 25, 100), red = c(2, 4)),
+                  list(d = c(130, 4097), red = 2))
+  for (cs in layouts) {
+    x <- array(rnorm(prod(cs$d)), cs$d)
+    dy <- array(rnorm(prod(cs$d)), cs$d)
+    sc <- rnorm(prod(cs$d[cs$red]))
+    run_all <- function() {
+      r <- nl_kernel_rms_norm(x, cs$red, sc, 1e-6)
+      u <- nl_kernel_unit_norm(x, cs$red, 1e-12)
+      list(r, nl_kernel_rms_backward(x, dy, cs$red, r$rstd, sc),
+           u, nl_kernel_unit_backward(x, dy, cs$red, u$inv))
+    }
+    for (force in c(FALSE, TRUE)) {
+      res <- withr::with_options(list(normlayers.kernel_force_general = force), {
+        lapply(1:2, function(th) withr::with_options(list(normlayers.threads = th), run_all()))
+      })
+      expect_identical(res[[1]], res[[2]], label = paste(deparse(cs), force))
+    }
+  }
+  for (cs in list(list(d = c(256, 8, 8, 16), axis = 4, groups = 8),
+                  list(d = c(64, 16, 12, 12), axis = 2, groups = 4))) {
+    x <- array(rnorm(prod(cs$d)), cs$d)
+    dy <- array(rnorm(prod(cs$d)), cs$d)
+    g <- rnorm(cs$d[cs$axis]); b <- rnorm(cs$d[cs$axis])
+    run_all <- function() {
+      f <- nl_kernel_group_norm(x, cs$axis, cs$groups, g, b, 1e-3)
+      list(f, nl_kernel_group_backward(x, dy, cs$axis, cs$groups, f$mean, f$rstd, g))
+    }
+    for (force in c(FALSE, TRUE)) {
+      res <- withr::with_options(list(normlayers.kernel_force_general = force), {
+        lapply(1:2, function(th) withr::with_options(list(normlayers.threads = th), run_all()))
+      })
+      expect_identical(res[[1]], res[[2]], label = paste(deparse(cs), force))
+    }
+  }
+})

@@ -33,13 +33,11 @@ inline void apply_rows(const Plan& p, const ApplyArgs& A, const Param& par, int 
     const double* nx = nxt.rows ? A.x + nxt.off : nullptr;
     const idx_t k0 = blk.k0, rows = blk.rows;
     const double* cen = A.center ? A.center + k0 : nullptr;
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) zero[ii] = 0;
     if (!Param::on_kept) {
-      if (!cen) {
-        NL_SIMD
-        for (idx_t ii = 0; ii < rows; ++ii) zero[ii] = 0;
-      }
       rows_block_out_cols(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, blk.l,
-                          cen ? cen : zero, A.scale + k0, F, par, nx, nxt.rows);
+                          cen ? cen : zero, zero, A.scale + k0, F, par, nx, nxt.rows);
       return;
     }
     NL_SIMD
@@ -47,8 +45,8 @@ inline void apply_rows(const Plan& p, const ApplyArgs& A, const Param& par, int 
       mult[ii] = A.scale[k0 + ii] * (A.gamma ? A.gamma[k0 + ii] : 1.0);
       shift[ii] = A.beta ? A.beta[k0 + ii] : 0.0;
     }
-    rows_block_out_rows(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, cen, mult, shift, nx,
-                        nxt.rows);
+    rows_block_out_rows(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, cen, zero, mult, shift,
+                        nx, nxt.rows);
   });
 }
 
@@ -61,7 +59,7 @@ inline void apply_cols(const Plan& p, const ApplyArgs& A, int nthr) {
     const idx_t j = it / nq;
     idx_t r0, r1;
     chunk_bounds(it, j, nq, R, r0, r1);
-    cols_chunk_out<Param>(p, F, j, r0, r1, A.center ? A.center[j] : 0.0, A.scale[j]);
+    cols_chunk_out<Param>(p, F, j, r0, r1, A.center ? A.center[j] : 0.0, 0.0, A.scale[j]);
   });
 }
 

@@ -76,10 +76,11 @@ inline void cols_merge(const ChunkParts& cp, idx_t first, idx_t nq, double& shif
   count = acc.n;
 }
 
-// y for reduced range [r0, r1) of column j
+// y = ((x - cen) - cor) * (sc * gamma) + beta for reduced range [r0, r1) of
+// column j (the center as a base and a correction, see rows_block_out_cols())
 template <class Param>
 inline void cols_chunk_out(const Plan& p, const FwdArgs& A, idx_t j, idx_t r0, idx_t r1,
-                           double cen, double sc) {
+                           double cen, double cor, double sc) {
   if (Param::on_kept) {
     const double mult = sc * (A.gamma ? A.gamma[j] : 1.0);
     const double sh = A.beta ? A.beta[j] : 0.0;
@@ -87,7 +88,7 @@ inline void cols_chunk_out(const Plan& p, const FwdArgs& A, idx_t j, idx_t r0, i
       const double* xp = A.x + off;
       double* yp = A.y + off;
       NL_SIMD
-      for (idx_t i = 0; i < len; ++i) yp[i] = (xp[i] - cen) * mult + sh;
+      for (idx_t i = 0; i < len; ++i) yp[i] = ((xp[i] - cen) - cor) * mult + sh;
     });
     return;
   }
@@ -98,7 +99,7 @@ inline void cols_chunk_out(const Plan& p, const FwdArgs& A, idx_t j, idx_t r0, i
     const double* bp = A.beta ? A.beta + r : nullptr;
     NL_SIMD
     for (idx_t i = 0; i < len; ++i) {
-      yp[i] = (xp[i] - cen) * (sc * (gp ? gp[i] : 1.0)) + (bp ? bp[i] : 0.0);
+      yp[i] = ((xp[i] - cen) - cor) * (sc * (gp ? gp[i] : 1.0)) + (bp ? bp[i] : 0.0);
     }
   });
 }
@@ -108,7 +109,7 @@ inline void forward_cols(const Plan& p, const FwdArgs& A, int nthr) {
   const idx_t K = p.b, R = p.R;
   const idx_t nq = (R + COLS_CHUNK - 1) / COLS_CHUNK;
   ChunkParts cp(K * nq);
-  std::vector<double> rs(K), ms(K);
+  std::vector<double> rs(K), ms(K), mc(K);
   // statistics of chunk `it`, merge of column j, output of chunk `it`; the
   // arithmetic is the same whichever schedule runs them
   auto chunk_stats = [&](idx_t it) {
@@ -123,7 +124,8 @@ inline void forward_cols(const Plan& p, const FwdArgs& A, int nthr) {
     const double mean = (A.shift || A.shift_out) ? (base - shift_of(A, j, base)) + rel
                                                  : base + rel;
     const double spread = Stats::spread(m2, cnt);
-    ms[j] = mean;
+    ms[j] = base;
+    mc[j] = rel;
     if (A.mean) A.mean[j] = mean;
     if (A.var) A.var[j] = spread;
     if (A.count) A.count[j] = cnt;
@@ -134,7 +136,7 @@ inline void forward_cols(const Plan& p, const FwdArgs& A, int nthr) {
     const idx_t j = it / nq;
     idx_t r0, r1;
     chunk_bounds(it, j, nq, R, r0, r1);
-    cols_chunk_out<Param>(p, A, j, r0, r1, ms[j], rs[j]);
+    cols_chunk_out<Param>(p, A, j, r0, r1, ms[j], mc[j], rs[j]);
   };
   cols_schedule(K, nq, A.y && cols_fused(p, nthr), A.y != nullptr, nthr, chunk_stats,
                 column_finish, chunk_out);

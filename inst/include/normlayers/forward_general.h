@@ -15,6 +15,7 @@ struct ItemScratch {
   double* M;  // mean (0 when uncentered)
   double* D;  // sum of deviations, then (kept parameters) the shift
   double* Q;  // sum of squared deviations (or of squares)
+  double* E;  // correction of the mean M (mean deviation from it)
 };
 
 // Pass 1: sums (centered) or sums of squares (uncentered), and counts.
@@ -49,7 +50,7 @@ inline void general_pass_devs(const Plan& p, const double* x, idx_t j, const Ite
   });
 }
 
-// Pass 3: y = (x - M) * (scale * gamma[q]) + beta[q].
+// Pass 3: y = ((x - M) - E) * (scale * gamma[q]) + beta[q].
 template <class Param>
 inline void general_pass_out(const Plan& p, const FwdArgs& A, const Param& par, idx_t j,
                              const ItemScratch& w) {
@@ -59,10 +60,10 @@ inline void general_pass_out(const Plan& p, const FwdArgs& A, const Param& par, 
     for (idx_t i = 0; i < p.len0; ++i) {
       const idx_t t = p.red0 ? kb : kb + i;
       if (Param::on_kept) {
-        yp[i] = (xp[i] - w.M[t]) * w.C[t] + w.D[t];
+        yp[i] = ((xp[i] - w.M[t]) - w.E[t]) * w.C[t] + w.D[t];
       } else {
         const idx_t q = par.index(p.Kin * j + t, p.red0 ? rb + i : rb);
-        yp[i] = (xp[i] - w.M[t]) * (w.S[t] * (A.gamma ? A.gamma[q] : 1.0)) +
+        yp[i] = ((xp[i] - w.M[t]) - w.E[t]) * (w.S[t] * (A.gamma ? A.gamma[q] : 1.0)) +
                 (A.beta ? A.beta[q] : 0.0);
       }
     }
@@ -74,7 +75,7 @@ template <class Stats, class Mask>
 inline void general_item_stats(const Plan& p, const FwdArgs& A, idx_t j,
                                const ItemScratch& w) {
   const idx_t Kin = p.Kin;
-  for (idx_t t = 0; t < Kin; ++t) w.S[t] = w.C[t] = w.D[t] = w.Q[t] = w.M[t] = 0;
+  for (idx_t t = 0; t < Kin; ++t) w.S[t] = w.C[t] = w.D[t] = w.Q[t] = w.M[t] = w.E[t] = 0;
   general_pass_sums<Stats, Mask>(p, A.x, j, w);
   if (Stats::centered) {
     for (idx_t t = 0; t < Kin; ++t) w.M[t] = w.S[t] / w.C[t];
@@ -84,11 +85,11 @@ inline void general_item_stats(const Plan& p, const FwdArgs& A, idx_t j,
     const idx_t k = Kin * j + t;
     const double spread = Stats::centered ? finish_var(w.C[t], w.D[t], w.Q[t])
                                           : Stats::spread(w.Q[t], w.C[t]);
-    if (Stats::centered) {
-      const double m1 = w.M[t], rm = w.D[t] / w.C[t];
-      w.M[t] = (A.shift || A.shift_out) ? (m1 - shift_of(A, k, m1)) + rm : m1 + rm;
+    if (Stats::centered) w.E[t] = w.D[t] / w.C[t];
+    if (A.mean) {
+      const double m1 = w.M[t];
+      A.mean[k] = (A.shift || A.shift_out) ? (m1 - shift_of(A, k, m1)) + w.E[t] : m1 + w.E[t];
     }
-    if (A.mean) A.mean[k] = w.M[t];
     if (A.var) A.var[k] = spread;
     if (A.count) A.count[k] = w.C[t];
     Stats::inv(&spread, A.eps, &w.S[t], 1);
@@ -100,10 +101,10 @@ template <class Stats, class Param, class Mask>
 inline void forward_general(const Plan& p, const FwdArgs& A, const Param& par, int nthr) {
   const idx_t Kin = p.Kin;
   const idx_t ng = general_groups(p);
-  ThreadScratch scratch(nthr, 5, Kin);
+  ThreadScratch scratch(nthr, 6, Kin);
   parallel_for(nthr, ng, [&](idx_t g) {
     const ItemScratch w = {scratch.get(0), scratch.get(1), scratch.get(2), scratch.get(3),
-                           scratch.get(4)};
+                           scratch.get(4), scratch.get(5)};
     const idx_t j1 = group_begin(p.ST, ng, g + 1);
     for (idx_t j = group_begin(p.ST, ng, g); j < j1; ++j) {
       general_item_stats<Stats, Mask>(p, A, j, w);

@@ -38,7 +38,8 @@ inline double shift_of(const FwdArgs& A, idx_t k, double m1) {
 
 // Per-row statistics of a block: count C, spread V, and the mean as a base
 // M plus a correction Rm (the first-pass mean and the mean deviation from it;
-// both 0 when uncentered). rows_block_mean() folds them into M.
+// both 0 when uncentered). The output uses the pair; rows_block_mean()
+// writes their sum.
 struct RowStats {
   double* C;
   double* M;
@@ -151,12 +152,16 @@ inline void rows_block_uncentered(const double* x0, idx_t stride, idx_t rows, id
 }
 
 // Output of a block with per-column parameters:
-//   y = (x - cen[ii]) * (sc[ii] * gamma[q]) + beta[q], q = param.col(j, l)
-// Two columns per sweep share the loads of the per-row values.
+//   y = ((x - cen[ii]) - cor[ii]) * (sc[ii] * gamma[q]) + beta[q],
+//   q = param.col(j, l)
+// The center is a pair: a base (the first-pass mean; x - base is exact for
+// data near it) and a small correction, so that the output does not inherit
+// the rounding of a mean far from zero. Two columns per sweep share the loads
+// of the per-row values.
 template <class Param>
 inline void rows_block_out_cols(const double* x0, double* y0, idx_t stride, idx_t rows,
-                                idx_t cols, idx_t l, const double* cen, const double* sc,
-                                const FwdArgs& A, const Param& par,
+                                idx_t cols, idx_t l, const double* cen, const double* cor,
+                                const double* sc, const FwdArgs& A, const Param& par,
                                 const double* next = nullptr, idx_t next_rows = 0) {
   idx_t j = 0;
   for (; j + 2 <= cols; j += 2) {
@@ -173,9 +178,9 @@ inline void rows_block_out_cols(const double* x0, double* y0, idx_t stride, idx_
     const double ba = A.beta ? A.beta[qa] : 0.0, bb = A.beta ? A.beta[qb] : 0.0;
     NL_SIMD
     for (idx_t ii = 0; ii < rows; ++ii) {
-      const double c = cen[ii], r = sc[ii];
-      ya[ii] = (xa[ii] - c) * (r * ga) + ba;
-      yb[ii] = (xb[ii] - c) * (r * gb) + bb;
+      const double c = cen[ii], e = cor[ii], r = sc[ii];
+      ya[ii] = ((xa[ii] - c) - e) * (r * ga) + ba;
+      yb[ii] = ((xb[ii] - c) - e) * (r * gb) + bb;
     }
   }
   for (; j < cols; ++j) {
@@ -186,23 +191,27 @@ inline void rows_block_out_cols(const double* x0, double* y0, idx_t stride, idx_
     const double gj = A.gamma ? A.gamma[q] : 1.0;
     const double bj = A.beta ? A.beta[q] : 0.0;
     NL_SIMD
-    for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = (xc[ii] - cen[ii]) * (sc[ii] * gj) + bj;
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      yc[ii] = ((xc[ii] - cen[ii]) - cor[ii]) * (sc[ii] * gj) + bj;
+    }
   }
 }
 
 // Output of a block with per-row multiplier and shift:
-//   y = (x - cen[ii]) * mult[ii] + shift[ii]   (cen nullptr: 0)
+//   y = ((x - cen[ii]) - cor[ii]) * mult[ii] + shift[ii]   (cen nullptr: 0)
 inline void rows_block_out_rows(const double* x0, double* y0, idx_t stride, idx_t rows,
-                                idx_t cols, const double* cen, const double* mult,
-                                const double* shift, const double* next = nullptr,
-                                idx_t next_rows = 0) {
+                                idx_t cols, const double* cen, const double* cor,
+                                const double* mult, const double* shift,
+                                const double* next = nullptr, idx_t next_rows = 0) {
   for (idx_t j = 0; j < cols; ++j) {
     const double* xc = x0 + stride * j;
     if (next) prefetch_rows(next + stride * j, next_rows);
     double* yc = y0 + stride * j;
     if (cen) {
       NL_SIMD
-      for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = (xc[ii] - cen[ii]) * mult[ii] + shift[ii];
+      for (idx_t ii = 0; ii < rows; ++ii) {
+        yc[ii] = ((xc[ii] - cen[ii]) - cor[ii]) * mult[ii] + shift[ii];
+      }
     } else {
       NL_SIMD
       for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = xc[ii] * mult[ii] + shift[ii];
@@ -224,16 +233,17 @@ inline void rows_block_stats(const double* x0, idx_t stride, idx_t rows, idx_t c
   }
 }
 
-// The corrected mean of each row (relative to its shift) into M.
+// The corrected mean of each row (relative to its shift) into A.mean.
 inline void rows_block_mean(const FwdArgs& A, const RowBlock& blk, const RowStats& st) {
+  double* out = A.mean + blk.k0;
   if (A.shift || A.shift_out) {
     for (idx_t ii = 0; ii < blk.rows; ++ii) {
-      st.M[ii] = (st.M[ii] - shift_of(A, blk.k0 + ii, st.M[ii])) + st.Rm[ii];
+      out[ii] = (st.M[ii] - shift_of(A, blk.k0 + ii, st.M[ii])) + st.Rm[ii];
     }
     return;
   }
   NL_SIMD
-  for (idx_t ii = 0; ii < blk.rows; ++ii) st.M[ii] = st.M[ii] + st.Rm[ii];
+  for (idx_t ii = 0; ii < blk.rows; ++ii) out[ii] = st.M[ii] + st.Rm[ii];
 }
 
 // Writes the statistics of a block and its output; W[0] receives the scale.
@@ -242,16 +252,15 @@ inline void rows_block_finish(const FwdArgs& A, const Param& par, const Plan& p,
                               const RowBlock& blk, double* const* W, const RowStats& st) {
   const idx_t rows = blk.rows, k0 = blk.k0;
   double* S = W[0];
-  rows_block_mean(A, blk, st);
-  if (A.mean) std::copy(st.M, st.M + rows, A.mean + k0);
+  if (A.mean) rows_block_mean(A, blk, st);
   if (A.var) std::copy(st.V, st.V + rows, A.var + k0);
   if (A.count) std::copy(st.C, st.C + rows, A.count + k0);
   Stats::inv(st.V, A.eps, S, rows);
   if (A.rstd) std::copy(S, S + rows, A.rstd + k0);
   if (!A.y) return;
   if (!Param::on_kept) {
-    rows_block_out_cols(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, blk.l, st.M, S, A,
-                        par);
+    rows_block_out_cols(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, blk.l, st.M, st.Rm, S,
+                        A, par);
     return;
   }
   NL_SIMD
@@ -259,7 +268,8 @@ inline void rows_block_finish(const FwdArgs& A, const Param& par, const Plan& p,
     st.C[ii] = S[ii] * (A.gamma ? A.gamma[k0 + ii] : 1.0);
     st.V[ii] = A.beta ? A.beta[k0 + ii] : 0.0;
   }
-  rows_block_out_rows(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, st.M, st.C, st.V);
+  rows_block_out_rows(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, st.M, st.Rm, st.C,
+                      st.V);
 }
 
 template <class Stats, class Param, class Mask>
