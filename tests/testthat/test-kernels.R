@@ -506,6 +506,7 @@ test_that("unit_norm follows Keras >= 3.6 for tiny and zero vectors", {
     expect_equal(u$y, rbind(c(0.3, 0.4, 0), c(0, 0, 0), c(0.6, 0.8, 0)), tolerance = 1e-12)
     expect_equal(u$inv, c(1e12, 1e12, 0.2), tolerance = 1e-12)
     expect_false(anyNA(u$y))
+    expect_true(all(is.nan(nl_kernel_unit_norm(rbind(c(1, NaN, 0)), 2, 1e-12)$y)))
     # where the floor was taken the scale is a constant: dx = dy * inv
     dy <- matrix(c(1, -2, 0.5), 3, 3, byrow = TRUE)
     b <- nl_kernel_unit_backward(x, dy, 2, u$inv)

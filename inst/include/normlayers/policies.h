@@ -59,7 +59,8 @@ struct SumSquare {
   static double spread(double ss, double) { return ss; }
   static void inv(const double* v, double eps, double* out, idx_t n) {
     const double floor = eps * eps;
-    for (idx_t i = 0; i < n; ++i) out[i] = 1.0 / std::sqrt(v[i] > floor ? v[i] : floor);
+    // NaN stays NaN
+    for (idx_t i = 0; i < n; ++i) out[i] = 1.0 / std::sqrt(v[i] < floor ? floor : v[i]);
   }
 };
 
