@@ -192,7 +192,7 @@ bad_input_rows <- list(
   bad("count_params unbuilt", count_params(unbuilt), "dense", "not built"),
   # ---- config ----------------------------------------------------------------
   bad("get_config on a number", get_config(1), "object", "numeric value"),
-  bad("from_config number", from_config(1), "config", "numeric value", owner = "unassigned: R/config.R"),
+  bad("from_config number", from_config(1), "config", "numeric value"),
   bad("from_config unknown class", from_config(structure(list(name = "q"), "__class__" = "Nope")), "Nope", "Nope"),
   # ---- compile / fit / evaluate / predict ------------------------------------------
   bad("compile optimizer unknown", compile(unc, optimizer = "nope", loss = "mse"), "optimizer", "nope"),
