@@ -38,10 +38,12 @@ nl_keras_axis_out <- function(axis, as_list = FALSE) {
 }
 
 # Error about the contents of a model file, naming the layer concerned.
-nl_keras_bad_config <- function(what, layer = NULL, ..., call = rlang::caller_env()) {
+nl_keras_bad_config <- function(what, layer = NULL, ..., call = rlang::caller_env(),
+                                .envir = parent.frame()) {
   where <- if (is.null(layer)) "The model file" else paste0("Layer \"", layer, "\" in the model file")
-  nl_abort(c("{where} has a config normlayers cannot read.", x = what, ...), "config",
-           call = call)
+  where <- gsub("([{}])", "\\1\\1", where)
+  nl_abort(c(paste(where, "has a config normlayers cannot read."), x = what, ...), "config",
+           call = call, .envir = .envir)
 }
 
 # ---- activations -------------------------------------------------------------
@@ -202,10 +204,11 @@ nl_keras_array_out <- function(x) {
   d <- dim(x)
   if (is.null(d) || length(d) <= 1) return(if (length(x) == 1 && is.null(d)) as.double(x) else as.list(as.double(x)))
   rec <- function(a) {
-    if (length(dim(a)) <= 1) return(as.list(as.double(a)))
-    lapply(seq_len(dim(a)[1]), function(i) {
-      sub <- a[i, , drop = FALSE]
-      dim(sub) <- dim(a)[-1]
+    d <- dim(a)
+    if (length(d) <= 1) return(as.list(as.double(a)))
+    lapply(seq_len(d[1]), function(i) {
+      sub <- do.call(`[`, c(list(a, i), rep(list(TRUE), length(d) - 1L), list(drop = FALSE)))
+      dim(sub) <- d[-1]
       rec(sub)
     })
   }
