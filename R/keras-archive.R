@@ -103,11 +103,12 @@ nl_keras_model_from_parts <- function(config, weights_fun, compile_config, file,
 
 nl_keras_load_archive <- function(path, compile, call = rlang::caller_env()) {
   arch <- nl_keras_read_archive(path, call = call)
-  nl_keras_model_from_parts(
+  major <- nl_keras_major_of(arch$metadata$keras_version)
+  nl_with_keras_major(major, nl_keras_model_from_parts(
     arch$config,
     function(model) nl_keras_assign_weights(nl_keras_collect_weights(model, arch$weights, call = call)),
     arch$config$compile_config, path, compile, call = call
-  )
+  ))
 }
 
 # Checks that a model can be written to a Keras file.

@@ -48,12 +48,34 @@ nl_keras_bad_config <- function(what, layer = NULL, ..., call = rlang::caller_en
 
 # ---- activations -------------------------------------------------------------
 
+# The major Keras version of the file being read (NULL when unknown).
+.nl_keras_ctx <- new.env(parent = emptyenv())
+
+nl_with_keras_major <- function(major, expr) {
+  old <- .nl_keras_ctx$major
+  .nl_keras_ctx$major <- major
+  on.exit(.nl_keras_ctx$major <- old, add = TRUE)
+  expr
+}
+
+nl_keras_major_of <- function(version) {
+  if (!rlang::is_string(version)) return(NULL)
+  v <- suppressWarnings(as.integer(sub("^([0-9]+).*$", "\\1", version)))
+  if (is.na(v)) NULL else v
+}
+
 nl_keras_activation_in <- function(act, layer, call = rlang::caller_env()) {
   if (is.null(act)) return("linear")
   if (is.list(act)) {
     # Keras 3 may write list(module = "keras.activations", class_name = "function",
     # config = "relu", registered_name = "relu")
     act <- if (is.character(act$config)) act$config else act$class_name
+  }
+  if (identical(act, "hard_sigmoid") && isTRUE(.nl_keras_ctx$major < 3)) {
+    nl_abort(c("Layer {.val {layer}} in the model file uses Keras 2's {.val hard_sigmoid}.",
+               x = "Keras 2 computes {.code clip(0.2 * x + 0.5, 0, 1)}; normlayers has Keras 3's {.code relu6(x + 3) / 6}.",
+               i = "Re-save the model with Keras 3, or use another activation."),
+             "config", call = call)
   }
   if (!rlang::is_string(act) || !act %in% names(nl_activations)) {
     nl_abort(c("Layer {.val {layer}} in the model file uses an activation normlayers lacks.",

@@ -56,7 +56,8 @@ nl_legacy_read <- function(path, call = rlang::caller_env()) {
     nl_abort(c("The weights in {.file {path}} could not be read.",
                x = "The file is damaged or truncated."), "file", parent = res, call = call)
   }
-  list(config = config, training_config = training, weights = weights)
+  list(config = config, training_config = training, weights = weights,
+       keras_version = as.character(nl_h5_attr(f, "keras_version") %||% NA_character_))
 }
 
 # Matches legacy weights with a model's layers (by layer name, then by
@@ -108,9 +109,10 @@ nl_legacy_collect_weights <- function(model, weights, call = rlang::caller_env()
 
 nl_legacy_load <- function(path, compile, call = rlang::caller_env()) {
   lg <- nl_legacy_read(path, call = call)
-  nl_keras_model_from_parts(
+  major <- nl_keras_major_of(lg$keras_version) %||% 2L
+  nl_with_keras_major(major, nl_keras_model_from_parts(
     lg$config,
     function(model) nl_keras_assign_weights(nl_legacy_collect_weights(model, lg$weights, call = call)),
     lg$training_config, path, compile, call = call
-  )
+  ))
 }

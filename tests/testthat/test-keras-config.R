@@ -129,3 +129,21 @@ test_that("R-only parts cannot be written to a Keras file", {
   expect_error(save_model(m, path), class = "normlayers_error_config")
   expect_false(file.exists(path))
 })
+
+test_that("Keras 2's hard_sigmoid is refused rather than silently changed", {
+  m <- keras_model_sequential(input_shape = 2) |> layer_dense(1, activation = "hard_sigmoid")
+  path <- withr::local_tempfile(fileext = ".keras")
+  save_model(m, path)
+  expect_s3_class(load_model(path), "nl_sequential")
+  k2 <- rewrite_archive(path, identity)
+  dir <- withr::local_tempdir()
+  utils::unzip(k2, exdir = dir)
+  writeLines('{"keras_version": "2.15.0", "date_saved": "2024-01-01@00:00:00"}',
+             file.path(dir, "metadata.json"))
+  k2b <- withr::local_tempfile(fileext = ".keras")
+  zip::zip(k2b, c("metadata.json", "config.json", "model.weights.h5"), root = dir)
+  err <- expect_error(load_model(k2b), class = "normlayers_error_config")
+  expect_match(conditionMessage(err), "Keras 2")
+  expect_equal(nl_keras_major_of("3.15.0"), 3L)
+  expect_null(nl_keras_major_of(NULL))
+})
