@@ -2,10 +2,22 @@
 # attribute of a legacy `.h5` file) <-> normlayers models. Keras axes are
 # 0-based in the files and 1-based in R; shapes have `null` for the batch.
 
-# Keras layer classes normlayers reads and writes.
-nl_keras_layer_classes <- c("InputLayer", "Dense", "BatchNormalization",
-                            "LayerNormalization", "Normalization", "Dropout",
-                            "Activation", "Sequential", "Functional", "Model")
+# Keras layer classes normlayers reads and writes: these, with their own
+# conversion below, and every other layer class registered in
+# nl_constructor_names (R/config.R) through a generic conversion of its
+# get_config() keys, except wrappers (a layer that owns another layer).
+nl_keras_own_classes <- c("InputLayer", "Dense", "BatchNormalization",
+                          "LayerNormalization", "Normalization", "Dropout",
+                          "Activation", "Sequential", "Functional", "Model")
+nl_keras_wrapper_classes <- c("SpectralNormalization")
+
+nl_keras_generic_classes <- function() {
+  setdiff(names(nl_constructor_names), c(nl_keras_own_classes, nl_keras_wrapper_classes))
+}
+
+nl_keras_supported_classes <- function() {
+  c(setdiff(nl_keras_own_classes, "Model"), nl_keras_generic_classes())
+}
 
 # ---- small helpers -----------------------------------------------------------
 
@@ -114,11 +126,12 @@ nl_keras_family_in <- function(x, family, key, layer, call) {
 # One layer config (the `config` of a Keras layer entry) -> a normlayers layer.
 nl_keras_layer_in <- function(class_name, cfg, call = rlang::caller_env()) {
   name <- cfg$name %||% NULL
-  if (!class_name %in% nl_keras_layer_classes) {
-    nl_abort(c("Layer {.val {name %||% '?'}} in the model file is a {.cls {class_name}}, which normlayers lacks.",
-               i = "Supported layer classes: {.val {setdiff(nl_keras_layer_classes, 'Model')}}."),
+  if (!class_name %in% c(nl_keras_own_classes, nl_keras_generic_classes())) {
+    nl_abort(c("Layer {.val {name %||% '?'}} in the model file is a {.cls {class_name}}, which normlayers cannot read.",
+               i = "Supported layer classes: {.val {nl_keras_supported_classes()}}."),
              "config", call = call)
   }
+  if (class_name %in% nl_keras_generic_classes()) return(nl_keras_generic_in(class_name, cfg, call))
   own <- switch(class_name,
     Dense = c("units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
               "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint"),
@@ -452,12 +465,22 @@ nl_keras_layer_out <- function(layer, dtype = "float32") {
   if (inherits(layer, "nl_sequential")) return(nl_keras_sequential_out(layer, dtype))
   if (inherits(layer, "nl_functional")) return(nl_keras_functional_out(layer, dtype))
   cls <- st$class_name
-  if (!cls %in% nl_keras_layer_classes) {
+  if (!cls %in% c(nl_keras_own_classes, nl_keras_generic_classes()) || inherits(layer, "nl_wrapper")) {
     nl_abort(c("Layer {.val {st$name}} is a {.cls {cls}}, which normlayers cannot write to a Keras file.",
-               i = "Supported layer classes: {.val {setdiff(nl_keras_layer_classes, 'Model')}}."),
+               i = "Supported layer classes: {.val {nl_keras_supported_classes()}}.",
+               i = "Save the model as {.file .rds} to keep it."),
              "config")
   }
   cfg <- nl_layer_config(layer)
+  if (cls %in% nl_keras_generic_classes()) {
+    own <- lapply(cfg, function(v) {
+      if (inherits(v, c("nl_initializer", "nl_regularizer", "nl_constraint"))) return(nl_keras_family_out(v))
+      if (is.numeric(v) && length(v) > 1) return(as.list(v))
+      v
+    })
+    if ("axis" %in% names(cfg)) own["axis"] <- list(nl_keras_axis_out(cfg$axis))
+    return(nl_keras_entry_out(st, cls, own, dtype))
+  }
   fam <- function(keys) lapply(cfg[keys], nl_keras_family_out)
   own <- switch(cls,
     Dense = c(list(units = cfg$units, activation = cfg$activation, use_bias = cfg$use_bias),
@@ -483,6 +506,10 @@ nl_keras_layer_out <- function(layer, dtype = "float32") {
                    noise_shape = if (is.null(cfg$noise_shape)) NULL else nl_keras_shape_out(cfg$noise_shape)),
     Activation = list(activation = cfg$activation)
   )
+  nl_keras_entry_out(st, cls, own, dtype)
+}
+
+nl_keras_entry_out <- function(st, cls, own, dtype) {
   out <- list(module = "keras.layers", class_name = cls,
               config = c(list(name = st$name, trainable = st$trainable, dtype = dtype), own),
               registered_name = NULL)
@@ -490,6 +517,41 @@ nl_keras_layer_out <- function(layer, dtype = "float32") {
     out$build_config <- list(input_shape = nl_keras_shape_out(st$input_shape))
   }
   out
+}
+
+# A layer registered in nl_constructor_names, from its Keras config: the keys
+# other than the base ones go to its constructor, serialized initializers,
+# regularizers and constraints are rebuilt, axes become 1-based.
+nl_keras_generic_in <- function(class_name, cfg, call) {
+  name <- cfg$name %||% NULL
+  for (k in setdiff(intersect(names(cfg), names(nl_keras_ignorable)), "fused")) {
+    if (!identical(cfg[[k]], nl_keras_ignorable[[k]])) {
+      nl_keras_bad_config("{.field {k}} = {.val {format(cfg[[k]])}} is not supported.", name, call = call)
+    }
+  }
+  keys <- setdiff(names(cfg), c(nl_keras_base_keys, names(nl_keras_ignorable)))
+  args <- list()
+  for (k in keys) {
+    v <- cfg[[k]]
+    if (is.list(v) && is.character(v$module) && !is.null(v$class_name)) {
+      family <- names(nl_family_modules)[match(sub("^keras\\.src\\.", "keras.", v$module), nl_family_modules)]
+      v <- if (is.na(family)) v else nl_keras_family_in(v, family, k, name, call)
+    } else if (k == "axis") {
+      v <- nl_keras_axis_in(v)
+    } else if (is.list(v) && is.null(names(v)) &&
+               all(vapply(v, function(e) is.null(e) || (is.atomic(e) && length(e) == 1), TRUE))) {
+      v <- unlist(lapply(v, function(e) if (is.null(e)) NA else e))
+    }
+    args[k] <- list(v)
+  }
+  args$name <- name
+  args$trainable <- if (is.null(cfg$trainable)) TRUE else isTRUE(cfg$trainable)
+  ctor <- get(nl_constructor_names[[class_name]], envir = asNamespace("normlayers"))
+  tryCatch(suppressWarnings(do.call(ctor, c(list(NULL), args))),
+           normlayers_error = function(e) {
+             nl_abort(c("Layer {.val {name}} in the model file has a {.cls {class_name}} config normlayers cannot use.",
+                        x = "{conditionMessage(e)}"), "config", parent = e, call = call)
+           })
 }
 
 nl_keras_input_entry <- function(name, shape, dtype) {

@@ -147,3 +147,38 @@ test_that("Keras 2's hard_sigmoid is refused rather than silently changed", {
   expect_equal(nl_keras_major_of("3.15.0"), 3L)
   expect_null(nl_keras_major_of(NULL))
 })
+
+test_that("the normalization family goes through Keras files; wrappers are refused", {
+  set.seed(7)
+  inp <- keras_input(shape = 6, name = "fam")
+  out <- inp |>
+    layer_dense(6) |>
+    layer_group_normalization(groups = 3, center = FALSE, gamma_regularizer = regularizer_l2(0.1)) |>
+    layer_rms_normalization(epsilon = 1e-5) |>
+    layer_unit_normalization()
+  model <- keras_model(inp, out)
+  set_weights(model, lapply(get_weights(model), function(w) { w[] <- runif(length(w), 0.5, 1.5); w }))
+  path <- withr::local_tempfile(fileext = ".keras")
+  save_model(model, path, dtype = "float64")
+  dir <- withr::local_tempdir()
+  utils::unzip(path, exdir = dir)
+  lay <- ref_h5_layout(file.path(dir, "model.weights.h5"))
+  expect_true(all(c("layers/group_normalization/vars/0", "layers/rms_normalization/vars/0",
+                    "layers/unit_normalization/vars") %in% lay$path))
+  expect_false("layers/group_normalization/vars/1" %in% lay$path)
+  cfg <- jsonlite::fromJSON(file.path(dir, "config.json"), simplifyVector = FALSE)
+  gn <- Filter(function(l) l$class_name == "GroupNormalization", cfg$config$layers)[[1]]
+  expect_equal(gn$config$groups, 3L)
+  expect_equal(gn$config$axis, -1L)
+  expect_equal(gn$config$gamma_regularizer$class_name, "L2")
+  back <- load_model(path)
+  x <- matrix(rnorm(18), 3, 6)
+  expect_identical(predict(back, x), predict(model, x))
+  expect_equal(get_config(back$layers[[2]]), get_config(model$layers[[2]]))
+  # SpectralNormalization wraps a layer: not written to Keras files
+  sn <- keras_model_sequential(input_shape = 3) |> layer_spectral_normalization(layer_dense(units = 2))
+  p2 <- withr::local_tempfile(fileext = ".keras")
+  err <- expect_error(save_model(sn, p2), class = "normlayers_error_config")
+  expect_match(conditionMessage(err), "SpectralNormalization")
+  expect_false(file.exists(p2))
+})
