@@ -26,8 +26,11 @@
 #' @section Supported Keras files:
 #' Sequential and Functional models (nested models included) made of these
 #' layer classes: `InputLayer`, `Dense`, `BatchNormalization`,
-#' `LayerNormalization`, `Normalization`, `Dropout` and `Activation`, with
-#' every activation normlayers has (see [layer_activation()]). Both the
+#' `LayerNormalization`, `Normalization`, `Dropout` and `Activation`, and the
+#' normalization family (`GroupNormalization`, `RMSNormalization`,
+#' `UnitNormalization`; not the `SpectralNormalization` wrapper, which only
+#' `.rds` keeps), with every activation normlayers has (see
+#' [layer_activation()]). Both the
 #' Keras 3 configs (`batch_shape`, dtype policies, `build_config`) and the
 #' Keras 2.x ones (`batch_input_shape`, dtype strings, list-valued axes) are
 #' read. Losses: mean squared / absolute error and the three
