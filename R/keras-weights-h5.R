@@ -73,6 +73,7 @@ nl_h5_read_file <- function(path, what, skip = character(), call = rlang::caller
 nl_keras_children <- function(model) {
   st <- nl_state(model)
   layers <- st$layers
+  if (inherits(model, "nl_functional")) layers <- nl_keras_functional_order(model)
   classes <- vapply(layers, function(l) nl_state(l)$class_name, "")
   if (inherits(model, "nl_functional")) {
     layers <- c(rep(list(NULL), length(st$inputs)), layers)
@@ -87,6 +88,49 @@ nl_keras_children <- function(model) {
     seen[[snake[i]]] <- if (is.null(n)) 0L else n + 1L
   }
   list(layers = layers, groups = groups)
+}
+
+# The layers of a functional model in Keras's order (keras.src.ops.function's
+# map_graph): by depth from the outputs, deepest first; ties by the order in
+# which a walk from the outputs (inputs of a call in order) first meets them.
+nl_keras_functional_order <- function(model) {
+  st <- nl_state(model)
+  nodes <- st$nodes
+  if (length(nodes) == 0) return(list())
+  envs <- lapply(st$layers, nl_state)
+  layer_of <- vapply(nodes, function(nd) {
+    which(vapply(envs, identical, TRUE, nl_state(nd$layer)))[1]
+  }, 1L)
+  producer <- stats::setNames(seq_along(nodes), vapply(nodes, function(nd) as.character(nd$out_id), ""))
+  first_seen <- rep(NA_integer_, length(st$layers))
+  seen_count <- 0L
+  finished <- logical(length(nodes))
+  post <- integer()
+  visit <- function(tid) {
+    k <- producer[tid]
+    if (is.na(k) || finished[k]) return(invisible())
+    if (is.na(first_seen[layer_of[k]])) {
+      seen_count <<- seen_count + 1L
+      first_seen[layer_of[k]] <<- seen_count
+    }
+    for (p in nodes[[k]]$in_ids) visit(as.character(p))
+    finished[k] <<- TRUE
+    post <<- c(post, k)
+  }
+  for (o in st$outputs) visit(as.character(o$id))
+  node_depth <- rep(0, length(nodes))
+  layer_depth <- rep(0, length(st$layers))
+  for (k in rev(post)) {
+    d <- max(node_depth[k], layer_depth[layer_of[k]])
+    layer_depth[layer_of[k]] <- d
+    node_depth[k] <- d
+    for (p in nodes[[k]]$in_ids) {
+      pk <- producer[as.character(p)]
+      if (!is.na(pk)) node_depth[pk] <- max(d + 1, node_depth[pk])
+    }
+  }
+  ord <- order(-layer_depth, first_seen)
+  st$layers[ord]
 }
 
 # The variables of one (non-model) layer in Keras's order: our weights

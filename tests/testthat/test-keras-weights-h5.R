@@ -55,3 +55,23 @@ test_that("load_model_weights(skip_mismatch = TRUE) skips layers that do not fit
   expect_equal(get_weights(other)[[1]], get_weights(m)[[1]], tolerance = 1e-6)
   expect_identical(get_weights(other)[3:4], w_last)
 })
+
+test_that("functional layers are grouped in Keras's order: by depth, then by walk from the outputs", {
+  # two branches of different depth joined by a model with two outputs
+  inp <- keras_input(shape = 3, name = "x")
+  a1 <- layer_dense(units = 2, name = "a1")
+  a2 <- layer_dense(units = 2, name = "a2")
+  b1 <- layer_dense(units = 5, name = "b1")
+  out_a <- inp |> a1() |> a2()
+  out_b <- inp |> b1()
+  model <- keras_model(inp, list(out_b, out_a))
+  ord <- vapply(nl_keras_functional_order(model), function(l) l$name, "")
+  # depths from the outputs: b1 0, a2 0, a1 1; deepest first, then walk order (b1 before a2)
+  expect_equal(ord, c("a1", "b1", "a2"))
+  expect_equal(nl_keras_children(model)$groups, c("input_layer", "dense", "dense_1", "dense_2"))
+  path <- withr::local_tempfile(fileext = ".weights.h5")
+  save_model_weights(model, path)
+  lay <- ref_h5_layout(path)
+  expect_equal(lay$shape[lay$path == "layers/dense_1/vars/0"], "3x5")
+  expect_equal(lay$shape[lay$path == "layers/dense_2/vars/0"], "2x2")
+})
