@@ -315,9 +315,16 @@ test_that("bad files give classed errors, build nothing and leave no temporary f
         "directory does not exist")
   check(save_model(model, file.path(scratch, "m.txt")), "value", "must end in")
   check(save_model(layer_dense(units = 2), file.path(scratch, "l.keras")), "type", "Only models")
+  expect_identical(get_weights(model), w_before)
+  # successful calls leave nothing behind either
+  save_model(model, file.path(scratch, "ok.keras"))
+  expect_s3_class(load_model(file.path(scratch, "ok.keras")), "nl_sequential")
+  expect_s3_class(load_model(readBin(good, "raw", file.size(good))), "nl_sequential")
+  save_model_weights(model, file.path(scratch, "ok.weights.h5"))
+  load_model_weights(model, file.path(scratch, "ok.weights.h5"))
+  save_model(model, file.path(scratch, "ok.rds"))
 
   tmp_after <- list.files(tempdir(), all.files = TRUE, no.. = TRUE)
   expect_setequal(setdiff(tmp_after, tmp_before), character())
   expect_false(file.exists(file.path(scratch, "m.txt")))
-  expect_identical(get_weights(model), w_before)
 })
