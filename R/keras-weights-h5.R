@@ -287,5 +287,16 @@ nl_keras_write_weights_file <- function(model, path, dtype = "float32") {
   lg$close()
   v <- nl_h5_group(f, "vars", nl_state(model)$name)
   v$close()
+  comp <- nl_state(model)$compiled
+  if (!is.null(comp)) {
+    # what an unbuilt Keras optimizer holds: its iteration count and learning
+    # rate (the slots are not written; their layout varies across Keras versions)
+    og <- nl_h5_group(f, "optimizer")
+    ov <- nl_h5_group(og, "vars", comp$optimizer$name)
+    nl_h5_write_value(ov, "0", comp$optimizer$state$iterations %||% 0, integer(), "int64")
+    nl_h5_write_value(ov, "1", comp$optimizer$config$learning_rate, integer(), dtype)
+    ov$close()
+    og$close()
+  }
   invisible(path)
 }

@@ -11,7 +11,9 @@
 #'   form (0-based axes) and weights under Keras's HDF5 group names, as
 #'   `float32` by default; `dtype = "float64"` keeps every bit for R-to-R use.
 #'   The compile settings (loss, metrics, optimizer and its settings) are
-#'   saved, but not the optimizer's state (its slots and iteration count).
+#'   saved, and the optimizer's iteration count and learning rate where
+#'   Keras keeps them, but not its slots (momenta): a loaded model starts
+#'   with a fresh optimizer.
 #' * `.rds`: R's own serialization, which keeps everything, optimizer state
 #'   included, but only normlayers can read it.
 #'

@@ -148,6 +148,11 @@ test_that("save_model() writes the layout of the real files", {
   expect_equal(b[order(b$path), ], a[order(a$path), ], ignore_attr = TRUE)
   f <- hdf5r::H5File$new(file.path(ours_unz, "model.weights.h5"), "r")
   expect_equal(f[["layers/dense/vars/0"]]$get_type()$to_text(), "H5T_IEEE_F32LE")
+  # the optimizer's iteration count and learning rate, typed as Keras writes them
+  expect_equal(f[["optimizer/vars/0"]]$get_type()$to_text(), "H5T_STD_I64LE")
+  expect_equal(f[["optimizer/vars/1"]]$get_type()$to_text(), "H5T_IEEE_F32LE")
+  expect_equal(f[["optimizer/vars/1"]]$dims, integer())
+  expect_equal(f[["optimizer/vars/1"]]$read(), 0.001, tolerance = 1e-7)
   f$close_all()
   # config.json: the keys Keras writes
   rc <- jsonlite::fromJSON(file.path(real_unz, "config.json"), simplifyVector = FALSE)
