@@ -163,3 +163,48 @@ test_that("legacy files with missing or misshapen weights are refused", {
   f$close_all()
   expect_error(load_model(path), "not a Keras model", class = "normlayers_error_file")
 })
+
+test_that("Keras 3's legacy .h5 (module-style configs, weight paths without :0) loads", {
+  set.seed(13)
+  k <- matrix(rnorm(8), 4, 2)
+  b <- rnorm(2)
+  g <- runif(4, 0.5, 1.5)
+  config <- list(module = "keras", class_name = "Sequential", registered_name = NULL, config = list(
+    name = "sequential", trainable = TRUE, dtype = list(module = "keras", class_name = "DTypePolicy",
+                                                        config = list(name = "float32"), registered_name = NULL),
+    layers = list(
+      list(module = "keras.layers", class_name = "InputLayer", registered_name = NULL,
+           config = list(batch_shape = list(NULL, 4L), dtype = "float32", sparse = FALSE, name = "input_layer")),
+      list(module = "keras.layers", class_name = "LayerNormalization", registered_name = NULL,
+           config = list(name = "layer_normalization", trainable = TRUE, axis = -1L, epsilon = 0.001,
+                         center = FALSE, scale = TRUE, rms_scaling = FALSE,
+                         gamma_initializer = list(module = "keras.initializers", class_name = "Ones",
+                                                  config = structure(list(), names = character()),
+                                                  registered_name = NULL),
+                         beta_initializer = list(module = "keras.initializers", class_name = "Zeros",
+                                                 config = structure(list(), names = character()),
+                                                 registered_name = NULL),
+                         gamma_regularizer = NULL, beta_regularizer = NULL, gamma_constraint = NULL,
+                         beta_constraint = NULL)),
+      list(module = "keras.layers", class_name = "Dense", registered_name = NULL,
+           config = list(name = "dense", trainable = TRUE, units = 2L, activation = "gelu", use_bias = TRUE,
+                         kernel_initializer = list(module = "keras.initializers", class_name = "GlorotUniform",
+                                                   config = list(seed = NULL), registered_name = NULL),
+                         bias_initializer = list(module = "keras.initializers", class_name = "Zeros",
+                                                 config = structure(list(), names = character()),
+                                                 registered_name = NULL),
+                         kernel_regularizer = NULL, bias_regularizer = NULL, kernel_constraint = NULL,
+                         bias_constraint = NULL))
+    )))
+  weights <- list(layer_normalization = list(`layer_normalization/gamma` = g),
+                  dense = list(`dense/kernel` = k, `dense/bias` = b))
+  path <- withr::local_tempfile(fileext = ".h5")
+  write_legacy_h5(path, config, NULL, weights)
+  model <- load_model(path)
+  x <- matrix(rnorm(12), 3, 4)
+  mu <- rowMeans(x)
+  v <- rowMeans((x - mu)^2)
+  h <- (x - mu) / sqrt(v + 0.001) * matrix(f32(g), 3, 4, byrow = TRUE)
+  z <- h %*% f32(k) + matrix(f32(b), 3, 2, byrow = TRUE)
+  expect_equal(predict(model, x), z * pnorm(z), tolerance = 1e-10)
+})
