@@ -61,7 +61,8 @@ nl_keras_read_archive <- function(path, call = rlang::caller_env()) {
                                    i = "A {.file .keras} file is a zip of {.file {nl_keras_members}}."),
                                  "file", parent = e, call = call)
                       })
-  missing <- setdiff(nl_keras_members, members$filename)
+  # Keras itself reads only config.json and the weights; metadata.json is optional
+  missing <- setdiff(nl_keras_members[-1], members$filename)
   if (length(missing)) {
     nl_abort(c("{.file {path}} is a zip file but not a {.file .keras} archive.",
                x = "It lacks {.file {missing}}; it holds {.file {utils::head(members$filename, 10)}}.",
@@ -71,12 +72,15 @@ nl_keras_read_archive <- function(path, call = rlang::caller_env()) {
   tmp <- tempfile("normlayers-keras-")
   dir.create(tmp)
   on.exit(unlink(tmp, recursive = TRUE, force = TRUE), add = TRUE)
-  tryCatch(zip::unzip(path, files = nl_keras_members, exdir = tmp),
+  wanted <- intersect(nl_keras_members, members$filename)
+  tryCatch(zip::unzip(path, files = wanted, exdir = tmp),
            error = function(e) {
              nl_abort(c("{.file {path}} could not be unpacked.",
                         x = "The archive is truncated or damaged."), "file", parent = e, call = call)
            })
-  meta <- nl_json_read(file.path(tmp, "metadata.json"), "metadata.json", path, call = call)
+  meta <- if ("metadata.json" %in% wanted) {
+    nl_json_read(file.path(tmp, "metadata.json"), "metadata.json", path, call = call)
+  }
   config <- nl_json_read(file.path(tmp, "config.json"), "config.json", path, call = call)
   weights <- nl_h5_read_file(file.path(tmp, "model.weights.h5"),
                              paste0("model.weights.h5 in ", path),

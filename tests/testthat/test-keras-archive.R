@@ -333,3 +333,15 @@ test_that("bad files give classed errors, build nothing and leave no temporary f
   expect_setequal(setdiff(tmp_after, tmp_before), character())
   expect_false(file.exists(file.path(scratch, "m.txt")))
 })
+
+test_that("an archive without metadata.json loads, as in Keras", {
+  model <- all_layers_model()
+  dir <- withr::local_tempdir()
+  full <- file.path(dir, "full.keras")
+  save_model(model, full, dtype = "float64")
+  utils::unzip(full, exdir = dir)
+  bare <- file.path(dir, "bare.keras")
+  zip::zip(bare, c("config.json", "model.weights.h5"), root = dir)
+  x <- matrix(rnorm(8, 3, 2), 2, 4)
+  expect_identical(predict(load_model(bare), x), predict(model, x))
+})
