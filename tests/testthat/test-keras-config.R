@@ -182,3 +182,17 @@ test_that("the normalization family goes through Keras files; wrappers are refus
   expect_match(conditionMessage(err), "SpectralNormalization")
   expect_false(file.exists(p2))
 })
+
+test_that("a functional model inside a functional model round trips", {
+  set.seed(9)
+  i1 <- keras_input(shape = 4, name = "inner_in")
+  inner <- keras_model(i1, i1 |> layer_dense(3, activation = "relu") |> layer_layer_normalization(),
+                       name = "inner_f")
+  i2 <- keras_input(shape = 4, name = "outer_in")
+  model <- keras_model(i2, i2 |> inner() |> layer_dense(1), name = "outer_f")
+  set_weights(model, lapply(get_weights(model), function(w) { w[] <- rnorm(length(w)); w }))
+  back <- keras_round_trip(model)
+  x <- matrix(rnorm(12), 3, 4)
+  expect_identical(predict(back, x), predict(model, x))
+  expect_equal(nl_keras_children(model)$groups, c("input_layer", "functional", "dense"))
+})
