@@ -178,7 +178,10 @@ nl_load_file <- function(path, compile, call = rlang::caller_env()) {
   }
   head <- nl_file_head(path)
   if (nl_is_zip_head(head)) return(nl_keras_load_archive(path, compile, call = call))
-  if (nl_is_h5_head(head)) return(nl_legacy_load(path, compile, call = call))
+  # HDF5 files may start with a user block: ask HDF5 when the first bytes do not say
+  if (nl_is_h5_head(head) || isTRUE(tryCatch(hdf5r::is.h5file(path), error = function(e) FALSE))) {
+    return(nl_legacy_load(path, compile, call = call))
+  }
   obj <- tryCatch(readRDS(path), error = function(e) e)
   if (inherits(obj, "error") || !nl_is_layer(obj)) {
     nl_abort(c("{.file {path}} does not hold a model normlayers can read.",
