@@ -1,9 +1,6 @@
 # What sequential and functional models share: their layers, printing,
 # summary() and predict().
 
-# The layers directly inside a model, in order.
-nl_model_unique_layers <- function(model) nl_state(model)$layers
-
 # Every layer inside a model, nested models and wrapped layers expanded (the
 # nested model itself included).
 nl_model_flat_layers <- function(model) {
