@@ -119,8 +119,8 @@ nl_check_save_path <- function(filepath, overwrite, formats, supported,
   }
   dir <- dirname(filepath)
   if (!dir.exists(dir)) {
-    nl_abort(c("Cannot write {.file {filepath}}: its directory does not exist.",
-               x = "There is no directory {.file {dir}}.",
+    nl_abort(c("Cannot write {.arg filepath}: its directory does not exist.",
+               x = "You supplied {.file {filepath}}; there is no directory {.file {dir}}.",
                i = "Create it first, e.g. with {.code dir.create()}."), "file", call = call)
   }
   if (file.exists(filepath) && !overwrite) {
@@ -167,12 +167,14 @@ nl_load_file <- function(path, compile, call = rlang::caller_env()) {
                x = "You supplied {nl_describe(path)}."), "value", call = call)
   }
   if (!file.exists(path) || dir.exists(path)) {
-    nl_abort(c("File {.file {path}} does not exist.",
+    nl_abort(c("{.arg model} names a file that does not exist.",
+               x = "There is no file {.file {path}}.",
                i = "Check the path."), "value", call = call)
   }
   size <- file.size(path)
   if (is.na(size) || size == 0) {
-    nl_abort(c("{.file {path}} is empty (0 bytes).",
+    nl_abort(c("{.arg model} is an empty file (0 bytes).",
+               x = "You supplied {.file {path}}.",
                i = "It may have been cut off while it was written; save the model again."),
              "file", call = call)
   }
@@ -184,7 +186,8 @@ nl_load_file <- function(path, compile, call = rlang::caller_env()) {
   }
   obj <- tryCatch(readRDS(path), error = function(e) e)
   if (inherits(obj, "error") || !nl_is_layer(obj)) {
-    nl_abort(c("{.file {path}} does not hold a model normlayers can read.",
+    nl_abort(c("{.arg model} does not hold a model normlayers can read.",
+               x = "You supplied {.file {path}}.",
                x = if (inherits(obj, "error")) "It is not a zip archive, not an HDF5 file, and not a readable R data file."
                    else "It is an R data file holding {nl_describe(obj)}.",
                i = "Supported: {.file .keras} archives, legacy Keras {.file .h5} models and {.file .rds} files from {.fn save_model}."),
@@ -280,10 +283,12 @@ nl_load_file_check <- function(path, call = rlang::caller_env()) {
                x = "You supplied {nl_describe(path)}."), "value", call = call)
   }
   if (!file.exists(path) || dir.exists(path)) {
-    nl_abort(c("File {.file {path}} does not exist.", i = "Check the path."), "value", call = call)
+    nl_abort(c("{.arg filepath} names a file that does not exist.",
+               x = "There is no file {.file {path}}.", i = "Check the path."), "value", call = call)
   }
   if (isTRUE(file.size(path) == 0)) {
-    nl_abort("{.file {path}} is empty (0 bytes).", "file", call = call)
+    nl_abort(c("{.arg filepath} is an empty file (0 bytes).", x = "You supplied {.file {path}}."),
+             "file", call = call)
   }
   path
 }

@@ -169,3 +169,14 @@ rewrite_archive <- function(path, fun_config = identity, env = parent.frame()) {
   zip::zip(out, c("metadata.json", "config.json", "model.weights.h5"), root = dir)
   out
 }
+
+# Random weights for every weight of a model (variances kept positive).
+randomize_keras_weights <- function(m, sd = 0.5) {
+  nms <- names(m$weights)
+  set_weights(m, Map(function(w, nm) {
+    w[] <- stats::rnorm(length(w), sd = sd)
+    if (grepl("variance$", nm)) w[] <- abs(w) + 0.5
+    w
+  }, get_weights(m), nms))
+  m
+}
