@@ -9,7 +9,10 @@
 nl_keras_own_classes <- c("InputLayer", "Dense", "BatchNormalization",
                           "LayerNormalization", "Normalization", "Dropout",
                           "Activation", "Sequential", "Functional", "Model")
-nl_keras_wrapper_classes <- c("SpectralNormalization")
+# Not written to (or read from) Keras files: wrappers (a layer that owns
+# another layer) and normlayers' internal layers for arithmetic on symbolic
+# tensors, which have no Keras layer class.
+nl_keras_wrapper_classes <- c("SpectralNormalization", "Divide", "Elementwise")
 
 nl_keras_generic_classes <- function() {
   setdiff(names(nl_constructor_names), c(nl_keras_own_classes, nl_keras_wrapper_classes))
@@ -514,7 +517,8 @@ nl_keras_entry_out <- function(st, cls, own, dtype) {
               config = c(list(name = st$name, trainable = st$trainable, dtype = dtype), own),
               registered_name = NULL)
   if (isTRUE(st$built) && !is.null(st$input_shape)) {
-    out$build_config <- list(input_shape = nl_keras_shape_out(st$input_shape))
+    shp <- st$input_shape
+    out$build_config <- list(input_shape = if (is.list(shp)) lapply(shp, nl_keras_shape_out) else nl_keras_shape_out(shp))
   }
   out
 }

@@ -30,9 +30,10 @@
 #' layer classes: `InputLayer`, `Dense`, `BatchNormalization`,
 #' `LayerNormalization`, `Normalization`, `Dropout` and `Activation`, and the
 #' normalization family (`GroupNormalization`, `RMSNormalization`,
-#' `UnitNormalization`; not the `SpectralNormalization` wrapper, which only
-#' `.rds` keeps), with every activation normlayers has (see
-#' [layer_activation()]). Both the
+#' `UnitNormalization`) and the merge layers (`Add`, `Concatenate`, ...);
+#' not the `SpectralNormalization` wrapper nor arithmetic on symbolic
+#' tensors, which only `.rds` keeps. Every activation normlayers has is
+#' supported (see [layer_activation()]). Both the
 #' Keras 3 configs (`batch_shape`, dtype policies, `build_config`) and the
 #' Keras 2.x ones (`batch_input_shape`, dtype strings, list-valued axes) are
 #' read. Losses: mean squared / absolute error and the three

@@ -196,3 +196,22 @@ test_that("a functional model inside a functional model round trips", {
   expect_identical(predict(back, x), predict(model, x))
   expect_equal(nl_keras_children(model)$groups, c("input_layer", "functional", "dense"))
 })
+
+test_that("merge layers go through Keras files with their list inputs", {
+  skip_if_not(exists("layer_add", mode = "function") && exists("layer_concatenate", mode = "function"))
+  set.seed(10)
+  a <- keras_input(shape = 3, name = "in_a")
+  b <- keras_input(shape = 3, name = "in_b")
+  s <- layer_add(list(a |> layer_dense(3), b))
+  out <- layer_concatenate(list(s, b), axis = -1) |> layer_dense(2)
+  model <- keras_model(list(a, b), out)
+  cfg <- keras_config_of(model)
+  add <- Filter(function(l) l$class_name == "Add", cfg$config$layers)[[1]]
+  expect_length(add$inbound_nodes[[1]]$args[[1]], 2)
+  cat_cfg <- Filter(function(l) l$class_name == "Concatenate", cfg$config$layers)[[1]]
+  expect_equal(cat_cfg$config$axis, -1L)
+  back <- keras_round_trip(model)
+  xa <- matrix(rnorm(6), 2)
+  xb <- matrix(rnorm(6), 2)
+  expect_identical(back(list(xa, xb)), model(list(xa, xb)))
+})
