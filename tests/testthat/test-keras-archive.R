@@ -333,3 +333,50 @@ test_that("an archive without metadata.json loads, as in Keras", {
   x <- matrix(rnorm(8, 3, 2), 2, 4)
   expect_identical(predict(load_model(bare), x), predict(model, x))
 })
+
+test_that("a functional model is written in the layout of the real functional file", {
+  root <- local_keras_files()
+  real_unz <- ref_unzip(file.path(root, "anpaago__Diabetes-Risk-Prediction-System_Deep-learning-MLP",
+                                  "model.keras"))
+  inp <- keras_input(shape = 8)
+  out <- inp |>
+    layer_dense(64, activation = "relu") |>
+    layer_dropout(0.3) |>
+    layer_dense(32, activation = "relu") |>
+    layer_dropout(0.3) |>
+    layer_dense(1, activation = "sigmoid")
+  model <- keras_model(inp, out)
+  compile(model, optimizer = "adam", loss = "binary_crossentropy", metrics = "accuracy")
+  path <- withr::local_tempfile(fileext = ".keras")
+  save_model(model, path)
+  ours_unz <- ref_unzip(path)
+  a <- ref_h5_layout(file.path(real_unz, "model.weights.h5"))
+  b <- ref_h5_layout(file.path(ours_unz, "model.weights.h5"))
+  expect_equal(b[order(b$path), ], a[order(a$path), ], ignore_attr = TRUE)
+  rc <- jsonlite::fromJSON(file.path(real_unz, "config.json"), simplifyVector = FALSE)
+  oc <- jsonlite::fromJSON(file.path(ours_unz, "config.json"), simplifyVector = FALSE)
+  expect_equal(oc[c("module", "class_name", "registered_name")], rc[c("module", "class_name", "registered_name")])
+  expect_setequal(names(oc$config), names(rc$config))
+  expect_equal(vapply(oc$config$layers, `[[`, "", "class_name"),
+               vapply(rc$config$layers, `[[`, "", "class_name"))
+  for (i in seq_along(rc$config$layers)) {
+    rl <- rc$config$layers[[i]]
+    ol <- oc$config$layers[[i]]
+    # Keras 3.13 leaves build_config out for Dropout in a functional model (3.5
+    # writes it in a sequential one); Keras reads it either way
+    expect_setequal(setdiff(names(ol), "build_config"), setdiff(names(rl), "build_config"))
+    if (!is.null(rl$build_config)) expect_equal(ol$build_config, rl$build_config)
+    expect_setequal(names(ol$config),
+                    setdiff(names(rl$config), c("quantization_config", "ragged", "optional")))
+    expect_equal(length(ol$inbound_nodes), length(rl$inbound_nodes))
+    if (length(rl$inbound_nodes)) {
+      expect_setequal(names(ol$inbound_nodes[[1]]), names(rl$inbound_nodes[[1]]))
+      expect_equal(ol$inbound_nodes[[1]]$args[[1]]$config$keras_history[2:3],
+                   rl$inbound_nodes[[1]]$args[[1]]$config$keras_history[2:3])
+      expect_equal(ol$inbound_nodes[[1]]$args[[1]]$config$shape,
+                   rl$inbound_nodes[[1]]$args[[1]]$config$shape)
+    }
+  }
+  expect_equal(lengths(list(oc$config$input_layers, oc$config$output_layers)), c(3L, 3L))
+  expect_equal(oc$config$output_layers[2:3], rc$config$output_layers[2:3])
+})
