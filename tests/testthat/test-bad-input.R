@@ -79,7 +79,6 @@ bad <- function(id, call, arg, got, owner = NULL) {
   list(id = id, call = substitute(call), arg = arg, got = got, owner = owner)
 }
 
-tmp_missing_dir <- file.path(tempdir(), "normlayers-no-such-dir", "sub", "model.rds")
 
 bad_input_rows <- list(
   # ---- layer constructors ------------------------------------------------
@@ -240,10 +239,19 @@ bad_input_rows <- list(
   # ---- save / load -------------------------------------------------------------
   bad("save_model a number", save_model(1, tempfile()), "model", "numeric value"),
   bad("save_model overwrite NA", save_model(m, tempfile(), overwrite = NA), "overwrite", "NA"),
-  bad("save_model missing dir", save_model(m, tmp_missing_dir), "filepath", "normlayers-no-such-dir", owner = "files"),
+  bad("save_model missing dir", save_model(m, file.path(tempdir(), "normlayers-no-such-dir", "sub", "model.rds")), "filepath", "normlayers-no-such-dir"),
   bad("load_model missing file", load_model(file.path(tempdir(), "no-such-model.rds")), "model", "no-such-model"),
-  bad("load_model empty file", load_model({ f <- tempfile(); file.create(f); f }), "model", "empty|0 bytes", owner = "files"),
+  bad("load_model empty file", load_model({ f <- tempfile(); file.create(f); f }), "model", "empty|0 bytes"),
   bad("load_model compile NA", load_model(save_model(m), compile = NA), "compile", "NA"),
+  bad("load_model not a model file", load_model({ f <- tempfile(); writeLines("junk", f); f }), "model", "file"),
+  bad("save_model dtype float16", save_model(m, tempfile(fileext = ".keras"), dtype = "float16"), "dtype", "float16"),
+  bad("save_model unknown extension", save_model(m, tempfile(fileext = ".txt")), "filepath", "\\.txt"),
+  bad("save_model layer to .keras", save_model(dense, tempfile(fileext = ".keras")), "model", "Dense"),
+  bad("save_model_weights extension", save_model_weights(m, tempfile(fileext = ".h5")), "filepath", "\\.h5"),
+  bad("save_model_weights dtype 1", save_model_weights(m, tempfile(fileext = ".weights.h5"), dtype = 1), "dtype", "1"),
+  bad("load_model_weights skip_mismatch NA", load_model_weights(m, tempfile(), skip_mismatch = NA), "skip_mismatch", "NA"),
+  bad("load_model_weights missing file", load_model_weights(m, file.path(tempdir(), "no-such.weights.h5")), "filepath", "no-such"),
+  bad("load_model_weights layer", load_model_weights(dense, tempfile()), "model", "layer"),
   # ---- ops -------------------------------------------------------------------
   bad("op_array character", op_array("a"), "x", "character value"),
   bad("op_array dtype unknown", op_array(1, dtype = "nope"), "dtype", "nope"),

@@ -126,6 +126,8 @@ export_bad_calls <- list(
   regularizer_l2 = list(quote(regularizer_l2(l2 = NA))),
   regularizer_orthogonal = list(quote(regularizer_orthogonal(mode = "nope"))),
   save_model = list(quote(save_model(1, tempfile()))),
+  save_model_weights = list(quote(save_model_weights(m, tempfile(fileext = ".h5")))),
+  load_model_weights = list(quote(load_model_weights(m, tempfile(fileext = ".weights.h5")))),
   set_weights = list(quote(set_weights(m, 1)))
 )
 
