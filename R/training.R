@@ -309,10 +309,10 @@ fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epo
 nl_fit_run <- function(model, comp, data, val, batch_size, epochs, verbose, shuffle) {
   layers <- nl_all_layers(model)
   before <- nl_snapshot(layers)
-  nl_prepare_model(model, data$x)
-  plan <- nl_training_plan(model, comp, data$metrics)
   keep <- FALSE
   on.exit(if (!keep) nl_restore_snapshot(before), add = TRUE)
+  nl_prepare_model(model, data$x)
+  plan <- nl_training_plan(model, comp, data$metrics, batch_rows = min(batch_size, data$n))
   history <- withCallingHandlers(
     nl_fit_loop(plan, data, val, batch_size, epochs, verbose, shuffle),
     normlayers_error_fit = function(e) {
@@ -361,7 +361,7 @@ evaluate.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL
     verbose <- nl_resolve_verbose(verbose)
     data <- nl_prepare_xy(object, comp, x, y)
     nl_prepare_model(object, data$x)
-    plan <- nl_training_plan(object, comp, data$metrics)
+    plan <- nl_training_plan(object, comp, data$metrics, gradients = FALSE)
     res <- nl_with_rollback(plan$layers,
                             nl_test_loop(plan, data$x, data$y, 1, data$n, batch_size))
     if (verbose >= 1L) cli::cat_line(nl_format_logs(res))
