@@ -34,6 +34,16 @@ nl_activity_penalty <- function(reg, y) {
   TRUE
 }
 
+# The S3 method a generic dispatches to for `obj`, found once so that the
+# loops call it directly.
+nl_s3_method <- function(obj, generic) {
+  for (cl in c(class(obj), "default")) {
+    m <- utils::getS3method(generic, cl, optional = TRUE, envir = asNamespace("normlayers"))
+    if (!is.null(m)) return(m)
+  }
+  function(...) get(generic, envir = asNamespace("normlayers"))(...)
+}
+
 # Resolved once per fit()/evaluate() call, after the model is built.
 # Regularizer functions without a gradient are refused here, before the first
 # step, when their weight (or a batch of the layer's output, for an activity
@@ -45,6 +55,7 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
   train <- lapply(slots, function(s) {
     info <- s$st$weight_info[[s$name]]
     list(st = s$st, name = s$name, key = paste0(s$layer, "/", s$name), shape = info$shape,
+         dim = if (length(info$shape) > 1) as.integer(info$shape),
          regularizer = info$regularizer, constraint = info$constraint)
   })
   regs <- Filter(function(s) !is.null(s$st$weight_info[[s$name]]$regularizer),
@@ -66,12 +77,34 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
                                  what = sprintf("the output of layer \"%s\"", u$name), call = call)
     }
   }
+  leaves <- nl_leaf_layers(model)
+  has_activity <- any(vapply(leaves, function(l) !is.null(nl_state(l)$config$activity_regularizer), TRUE))
+  # Where each trainable weight's gradient comes from: the unit that runs its
+  # layer, and the name the unit gives it (a model unit keys its gradients
+  # "<layer>/<weight>").
+  unit_of <- list()
+  for (i in seq_along(units)) {
+    u <- units[[i]]
+    if (inherits(u, "nl_model")) {
+      for (l in nl_leaf_layers(u)) unit_of[[l$name]] <- i
+    } else {
+      unit_of[[u$name]] <- i
+    }
+  }
+  for (j in seq_along(train)) {
+    lname <- substr(train[[j]]$key, 1, nchar(train[[j]]$key) - nchar(train[[j]]$name) - 1)
+    ui <- unit_of[[lname]]
+    train[[j]]$unit <- ui
+    train[[j]]$gname <- if (inherits(units[[ui]], "nl_model")) train[[j]]$key else train[[j]]$name
+  }
   list(
     model = model,
     layers = nl_all_layers(model),
+    forward = lapply(units, nl_s3_method, generic = "nl_layer_forward"),
+    backward = lapply(units, nl_s3_method, generic = "nl_layer_backward"),
+    leaf_states = lapply(leaves, nl_state),
+    has_activity = has_activity,
     units = units,
-    prefix = vapply(units, function(u) if (inherits(u, "nl_model")) "" else paste0(u$name, "/"), ""),
-    is_model = vapply(units, inherits, TRUE, "nl_model"),
     train = train,
     keys = vapply(train, `[[`, "", "key"),
     regs = regs,
@@ -89,30 +122,30 @@ nl_plan_penalty <- function(plan) {
 }
 
 nl_plan_forward <- function(plan, x, training) {
-  old <- .nl_activity$total
-  .nl_activity$total <- 0
-  on.exit(.nl_activity$total <- old, add = TRUE)
+  if (plan$has_activity) {
+    old <- .nl_activity$total
+    .nl_activity$total <- 0
+    on.exit(.nl_activity$total <- old, add = TRUE)
+  }
   units <- plan$units
+  fwd <- plan$forward
   caches <- vector("list", length(units))
   for (i in seq_along(units)) {
-    res <- nl_layer_forward(units[[i]], x, training)
+    res <- fwd[[i]](units[[i]], x, training)
     caches[[i]] <- res$cache
     x <- res$output
   }
-  list(output = x, cache = caches, activity = .nl_activity$total)
+  list(output = x, cache = caches, activity = if (plan$has_activity) .nl_activity$total else 0)
 }
 
-# Gradients keyed "<layer>/<weight>" (a unit that is a model keys its own).
+# The gradients of each unit's weights, as the unit names them.
 nl_plan_backward <- function(plan, caches, dy) {
   units <- plan$units
-  grads <- list()
+  bwd <- plan$backward
+  grads <- vector("list", length(units))
   for (i in rev(seq_along(units))) {
-    res <- nl_layer_backward(units[[i]], caches[[i]], dy)
-    g <- res$grads
-    if (length(g)) {
-      if (!plan$is_model[[i]]) names(g) <- paste0(plan$prefix[[i]], names(g))
-      grads[names(g)] <- g
-    }
+    res <- bwd[[i]](units[[i]], caches[[i]], dy)
+    if (length(res$grads)) grads[[i]] <- res$grads
     dy <- res$dx
   }
   grads
@@ -132,15 +165,43 @@ nl_batch_range <- function(x, from, count) {
 
 # ---- one training step -------------------------------------------------------
 
+# What a training step can change in a layer: its weights (moving statistics
+# included) and a dropout layer's random stream. Layers are built before the
+# loop, so nothing else in their state changes during a step.
+nl_step_snapshot <- function(states) {
+  lapply(states, function(st) list(weights = st$weights, rng_state = st$rng_state))
+}
+
+nl_step_restore <- function(states, snap) {
+  for (i in seq_along(states)) {
+    st <- states[[i]]
+    st$weights <- snap[[i]]$weights
+    if (!is.null(snap[[i]]$rng_state) || !is.null(st$rng_state)) st$rng_state <- snap[[i]]$rng_state
+  }
+}
+
+# A weight or gradient in the weight's storage form (a plain vector for 1-D
+# shapes, else an array), copying only when it is not in that form already.
+nl_weight_form <- function(v, s) {
+  if (is.double(v)) {
+    if (is.null(s$dim)) {
+      if (is.null(attributes(v))) return(v)
+    } else if (identical(dim(v), s$dim) && is.null(dimnames(v))) {
+      return(v)
+    }
+  }
+  nl_shape_value(as.double(v), s$shape)
+}
+
 # A training step on one batch. Everything it changes (layer state, optimizer
 # state) is restored if it fails.
 nl_train_step <- function(plan, xb, yb) {
   opt <- plan$optimizer
   osnap <- nl_optimizer_snapshot(opt)
-  lsnap <- nl_snapshot(plan$layers)
+  lsnap <- nl_step_snapshot(plan$leaf_states)
   ok <- FALSE
   on.exit(if (!ok) {
-    nl_restore_snapshot(lsnap)
+    nl_step_restore(plan$leaf_states, lsnap)
     nl_optimizer_restore(opt, osnap)
   }, add = TRUE)
   fw <- nl_plan_forward(plan, xb, TRUE)
@@ -148,28 +209,36 @@ nl_train_step <- function(plan, xb, yb) {
   loss <- lo$value + nl_plan_penalty(plan) + fw$activity
   # The first layer's input needs no gradient.
   if (is.list(fw$cache[[1]])) fw$cache[[1]]$skip_dx <- TRUE
-  bgrads <- nl_plan_backward(plan, fw$cache, lo$grad)
+  ugrads <- nl_plan_backward(plan, fw$cache, lo$grad)
   train <- plan$train
-  has_grad <- plan$keys %in% names(bgrads)
-  if (!all(has_grad)) train <- train[has_grad]
-  keys <- plan$keys[has_grad]
-  weights <- vector("list", length(train))
-  grads <- vector("list", length(train))
-  names(weights) <- names(grads) <- keys
-  for (i in seq_along(train)) {
+  n_tr <- length(train)
+  weights <- grads <- vector("list", n_tr)
+  has_grad <- rep(TRUE, n_tr)
+  for (i in seq_len(n_tr)) {
     s <- train[[i]]
+    g <- ugrads[[s$unit]][[s$gname]]
+    if (is.null(g)) {
+      has_grad[i] <- FALSE
+      next
+    }
     w <- s$st$weights[[s$name]]
     weights[[i]] <- w
-    g <- nl_shape_value(as.double(bgrads[[keys[[i]]]]), s$shape)
+    g <- nl_weight_form(g, s)
     if (!is.null(s$regularizer)) g <- g + nl_regularizer_gradient(s$regularizer, w)
     grads[[i]] <- g
   }
-  new <- if (length(keys)) nl_optimizer_apply(opt, weights, grads) else list()
+  names(weights) <- plan$keys
+  if (!all(has_grad)) {
+    train <- train[has_grad]
+    weights <- weights[has_grad]
+    grads <- grads[has_grad]
+  }
+  new <- if (length(train)) nl_optimizer_apply(opt, weights, grads) else list()
   for (i in seq_along(train)) {
     s <- train[[i]]
     w <- new[[i]]
     if (!is.null(s$constraint)) w <- nl_constraint_apply(s$constraint, w)
-    s$st$weights[[s$name]] <- nl_shape_value(as.double(w), s$shape)
+    s$st$weights[[s$name]] <- nl_weight_form(w, s)
   }
   res <- list(loss = loss, metrics = nl_batch_metrics(plan$metrics, yb, fw$output))
   ok <- TRUE
@@ -225,51 +294,52 @@ nl_fit_loop <- function(plan, data, val, batch_size, epochs, verbose, shuffle) {
   steps <- as.integer(ceiling(n / bs))
   names_m <- vapply(plan$metrics, `[[`, "", "name")
   hist <- list()
-  for (epoch in seq_len(epochs)) {
-    order <- if (shuffle) sample.int(n) else NULL
-    if (verbose == 1L) {
-      cli::cli_progress_bar(sprintf("Epoch %d/%d", epoch, epochs), total = steps,
-                            clear = TRUE, .envir = environment())
-    }
-    loss_sum <- 0
-    msum <- lapply(plan$metrics, function(m) c(sum = 0, n = 0))
-    for (step in seq_len(steps)) {
-      s <- (step - 1) * bs
-      m <- min(bs, n - s)
-      if (is.null(order)) {
-        xb <- nl_batch_range(data$x, s + 1, m)
-        yb <- nl_slice_range(data$y, s + 1, m)
-      } else {
-        idx <- order[seq.int(s + 1, length.out = m)]
-        xb <- nl_batch_rows(data$x, idx)
-        yb <- nl_slice_rows(data$y, idx)
+  epoch <- step <- 0L
+  # One handler for the whole loop: it reads the epoch and step reached.
+  tryCatch(
+    for (epoch in seq_len(epochs)) {
+      order <- if (shuffle) sample.int(n) else NULL
+      if (verbose == 1L) {
+        cli::cli_progress_bar(sprintf("Epoch %d/%d", epoch, epochs), total = steps,
+                              clear = TRUE, .envir = environment())
       }
-      r <- tryCatch(nl_train_step(plan, xb, yb), error = identity)
-      if (inherits(r, "error")) {
-        nl_fit_failed(r, epoch, epochs, step, steps, nl_history(hist, verbose, epochs, steps))
+      loss_sum <- 0
+      msum <- lapply(plan$metrics, function(m) c(sum = 0, n = 0))
+      for (step in seq_len(steps)) {
+        s <- (step - 1) * bs
+        m <- min(bs, n - s)
+        if (is.null(order)) {
+          xb <- nl_batch_range(data$x, s + 1, m)
+          yb <- nl_slice_range(data$y, s + 1, m)
+        } else {
+          idx <- order[seq.int(s + 1, length.out = m)]
+          xb <- nl_batch_rows(data$x, idx)
+          yb <- nl_slice_rows(data$y, idx)
+        }
+        r <- nl_train_step(plan, xb, yb)
+        loss_sum <- loss_sum + r$loss * m
+        for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + r$metrics[[j]]
+        if (verbose == 1L) cli::cli_progress_update(.envir = environment())
       }
-      loss_sum <- loss_sum + r$loss * m
-      for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + r$metrics[[j]]
-      if (verbose == 1L) cli::cli_progress_update(.envir = environment())
-    }
-    if (verbose == 1L) cli::cli_progress_done(.envir = environment())
-    logs <- list(loss = loss_sum / n)
-    for (j in seq_along(names_m)) logs[[names_m[j]]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
-    if (!is.null(val)) {
-      vl <- tryCatch(nl_test_loop(plan, val$x, val$y, val$from, val$count, batch_size),
-                     error = identity)
-      if (inherits(vl, "error")) {
-        nl_fit_failed(vl, epoch, epochs, NA, steps, nl_history(hist, verbose, epochs, steps))
+      if (verbose == 1L) cli::cli_progress_done(.envir = environment())
+      logs <- list(loss = loss_sum / n)
+      for (j in seq_along(names_m)) logs[[names_m[j]]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
+      if (!is.null(val)) {
+        step <- NA_integer_
+        vl <- nl_test_loop(plan, val$x, val$y, val$from, val$count, batch_size)
+        names(vl) <- paste0("val_", names(vl))
+        logs <- c(logs, vl)
       }
-      names(vl) <- paste0("val_", names(vl))
-      logs <- c(logs, vl)
+      for (nm in names(logs)) hist[[nm]] <- c(hist[[nm]], logs[[nm]])
+      if (verbose >= 1L) {
+        cli::cat_line(sprintf("Epoch %d/%d - %d step%s - %s", epoch, epochs, steps,
+                              if (steps == 1) "" else "s", nl_format_logs(logs)))
+      }
+    },
+    error = function(e) {
+      nl_fit_failed(e, epoch, epochs, step, steps, nl_history(hist, verbose, epochs, steps))
     }
-    for (nm in names(logs)) hist[[nm]] <- c(hist[[nm]], logs[[nm]])
-    if (verbose >= 1L) {
-      cli::cat_line(sprintf("Epoch %d/%d - %d step%s - %s", epoch, epochs, steps,
-                            if (steps == 1) "" else "s", nl_format_logs(logs)))
-    }
-  }
+  )
   nl_history(hist, verbose, epochs, steps)
 }
 
