@@ -218,10 +218,23 @@ nl_resolve_verbose <- function(verbose) {
 #' layer with the optimizer, then applies the weights' constraints. Weights of
 #' non-trainable layers are left untouched.
 #'
-#' If a step fails, the model and the optimizer are left as they were before
-#' that step; invalid arguments or data (e.g. `x` and `y` with different
-#' numbers of samples, or `y` not matching the model's output) are refused
-#' before anything changes.
+#' Every argument and all the data, `validation_data` included, are checked
+#' before the first step: invalid arguments or data (e.g. `x` and `y` with
+#' different numbers of samples, `y` not matching the model's output, no
+#' samples, missing or infinite values in `y`, validation inputs of another
+#' shape) are refused with a classed error before anything changes.
+#'
+#' If a step fails part-way (say a constraint function errors in epoch 3), that
+#' step is undone and the steps before it are kept, so a failure late in
+#' training does not throw away the epochs before it. `fit()` then raises an
+#' error of class `normlayers_error_fit` whose `parent` is the original error
+#' and which records `epoch`, `step` (`NA` when the validation at the end of an
+#' epoch failed) and `history`, the history of the completed epochs. A failure
+#' in the very first step leaves the model as it was (unbuilt included).
+#'
+#' Batches are gathered with one allocation of the batch's size and
+#' `validation_split` reads both parts in place, so an epoch costs time
+#' proportional to the number of samples.
 #'
 #' @param object A compiled model (see [compile()]).
 #' @param x Input data: an array, vector or data frame with one sample per row
@@ -230,7 +243,9 @@ nl_resolve_verbose <- function(verbose) {
 #'   for an output of shape `c(batch, 1)`), or 0-based class indices for the
 #'   loss `"sparse_categorical_crossentropy"`.
 #' @param ... Must be empty, except `view_metrics` (accepted and ignored).
-#' @param batch_size Number of samples per gradient update; `NULL` means 32.
+#' @param batch_size Number of samples per gradient update: a positive whole
+#'   number (a value above the number of samples means one batch); `NULL`
+#'   means 32.
 #' @param epochs Number of passes over the data. The default is 10, as in the
 #'   normlayers design (keras3's default is 1).
 #' @param verbose `0` silent, `1` a progress bar per epoch and a summary line,
@@ -334,7 +349,8 @@ nl_fit_run <- function(model, comp, data, val, batch_size, epochs, verbose, shuf
 #' @param object A compiled model.
 #' @param x,y Input data and targets, as for [fit()].
 #' @param ... Further arguments passed to methods; for models it must be empty.
-#' @param batch_size Number of samples per batch; `NULL` means 32.
+#' @param batch_size Number of samples per batch: a positive whole number;
+#'   `NULL` means 32.
 #' @param verbose `0` silent, `1` or `2` print one line with the results;
 #'   `"auto"` is 0 when not interactive or under testthat.
 #' @returns A named list: `loss`, then one element per metric.
