@@ -289,7 +289,8 @@ nl_history <- function(hist, verbose, epochs, steps) {
 
 # data: list(x, y, n) with the training rows 1..n; val: NULL or list(x, y,
 # from, count) (rows of the same or of other arrays).
-nl_fit_loop <- function(plan, data, val, batch_size, epochs, verbose, shuffle) {
+# `progress` (optional environment): its `steps` counts the completed steps.
+nl_fit_loop <- function(plan, data, val, batch_size, epochs, verbose, shuffle, progress = NULL) {
   n <- data$n
   bs <- min(batch_size, n)
   steps <- as.integer(ceiling(n / bs))
@@ -318,6 +319,7 @@ nl_fit_loop <- function(plan, data, val, batch_size, epochs, verbose, shuffle) {
           yb <- nl_slice_rows(data$y, idx)
         }
         r <- nl_train_step(plan, xb, yb)
+        if (!is.null(progress)) progress$steps <- progress$steps + 1L
         loss_sum <- loss_sum + r$loss * m
         for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + r$metrics[[j]]
         if (verbose == 1L) cli::cli_progress_update(.envir = environment())

@@ -319,22 +319,18 @@ fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epo
   })
 }
 
-# Builds or checks the model, then trains. If no step completes (a failure in
-# the first step, or epochs = 0), the model is left as it was, unbuilt included.
+# Builds or checks the model, then trains. If no step completes (a failure or
+# an interrupt in the first step, or epochs = 0), the model is left as it was,
+# unbuilt included; otherwise the completed steps are kept.
 nl_fit_run <- function(model, comp, data, val, batch_size, epochs, verbose, shuffle) {
   layers <- nl_all_layers(model)
   before <- nl_snapshot(layers)
-  keep <- FALSE
-  on.exit(if (!keep) nl_restore_snapshot(before), add = TRUE)
+  progress <- new.env(parent = emptyenv())
+  progress$steps <- 0L
+  on.exit(if (progress$steps == 0L) nl_restore_snapshot(before), add = TRUE)
   nl_prepare_model(model, data$x)
   plan <- nl_training_plan(model, comp, data$metrics, batch_rows = min(batch_size, data$n))
-  history <- withCallingHandlers(
-    nl_fit_loop(plan, data, val, batch_size, epochs, verbose, shuffle),
-    normlayers_error_fit = function(e) {
-      keep <<- !(identical(e$epoch, 1L) && identical(e$step, 1L))
-    }
-  )
-  keep <- epochs > 0
+  history <- nl_fit_loop(plan, data, val, batch_size, epochs, verbose, shuffle, progress)
   invisible(history)
 }
 
