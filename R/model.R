@@ -203,10 +203,14 @@ predict.nl_layer <- function(object, x, batch_size = NULL, verbose = "auto",
 }
 
 # Runs the batches and binds their outputs into one preallocated array.
+# The model is checked (or built) once for the data's shape; the batches then
+# run through the resolved forward methods without per-batch checks.
 nl_predict_batches <- function(object, x, n, n_use, bs) {
   first <- min(bs, n_use)
   xb <- if (first == n) x else nl_batch_range(x, 1, first)
-  out1 <- nl_layer_run(object, xb, FALSE)$output
+  nl_prepare_model(object, x)
+  plan <- nl_forward_plan(object)
+  out1 <- nl_plan_forward(plan, xb, FALSE)$output
   if (is.list(out1)) {
     nl_abort(c("Models with several outputs cannot be predicted in batches yet.",
                i = "Use {.code batch_size = NULL}."), "value")
@@ -218,7 +222,7 @@ nl_predict_batches <- function(object, x, n, n_use, bs) {
   s <- first
   while (s < n_use) {
     m <- min(bs, n_use - s)
-    ob <- nl_layer_run(object, nl_batch_range(x, s + 1, m), FALSE)$output
+    ob <- nl_plan_forward(plan, nl_batch_range(x, s + 1, m), FALSE)$output
     nl_rows_into_cpp(res, ob, s)
     s <- s + m
   }
