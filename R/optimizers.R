@@ -162,10 +162,10 @@ print.nl_optimizer <- function(x, ...) {
 
 # ---- applying gradients ------------------------------------------------------
 
-nl_optimizer_snapshot <- function(opt) as.list(opt$state, all.names = TRUE)
+nl_optimizer_snapshot <- function(opt) as.list(.subset2(opt, "state"), all.names = TRUE)
 
 nl_optimizer_restore <- function(opt, snap) {
-  for (nm in names(snap)) assign(nm, snap[[nm]], envir = opt$state)
+  for (nm in names(snap)) assign(nm, snap[[nm]], envir = .subset2(opt, "state"))
   invisible(NULL)
 }
 
@@ -188,72 +188,90 @@ nl_clip_gradients <- function(cfg, grads) {
 # Applies one step: `weights` and `grads` are named lists with the same keys.
 # Returns the new weights; the optimizer's state is updated.
 nl_optimizer_apply <- function(opt, weights, grads) {
-  cfg <- opt$config
-  st <- opt$state
-  grads <- nl_clip_gradients(cfg, grads[names(weights)])
+  cfg <- .subset2(opt, "config")
+  st <- .subset2(opt, "state")
+  keys <- names(weights)
+  if (!is.null(names(grads)) && !identical(names(grads), keys)) grads <- grads[keys]
+  grads <- nl_clip_gradients(cfg, grads)
   t <- st$iterations + 1L
   lr <- cfg$learning_rate
-  out <- weights
-  for (key in names(weights)) {
-    w <- weights[[key]]
-    g <- grads[[key]]
-    if (!is.null(cfg$weight_decay)) w <- w - w * cfg$weight_decay * lr
-    slot <- st$slots[[key]]
-    res <- nl_update_step(opt, w, g, slot, lr, t)
-    st$slots[[key]] <- res$slot
-    out[[key]] <- res$w
+  if (!is.null(cfg$weight_decay)) {
+    weights <- lapply(weights, function(w) w - w * cfg$weight_decay * lr)
   }
+  slots <- st$slots
+  res <- nl_update_all(opt, weights, grads, slots[keys], lr, t)
+  slots[keys] <- res$slots
+  if (any(empty <- vapply(slots, is.null, TRUE))) slots <- slots[!empty]
+  st$slots <- slots
   st$iterations <- t
+  out <- res$weights
+  names(out) <- keys
   out
+}
+
+# Updates every weight of a step: `weights`, `grads` and `slots` are parallel
+# lists (a slot is NULL before the first update). Returns list(weights,
+# slots). The default runs nl_update_step() per weight; Adam does all in one
+# C++ call.
+nl_update_all <- function(opt, weights, grads, slots, lr, t) UseMethod("nl_update_all")
+
+#' @export
+nl_update_all.default <- function(opt, weights, grads, slots, lr, t) {
+  new_w <- weights
+  new_s <- vector("list", length(weights))
+  for (i in seq_along(weights)) {
+    res <- nl_update_step(opt, weights[[i]], grads[[i]], slots[[i]], lr, t)
+    new_w[[i]] <- res$w
+    if (!is.null(res$slot)) new_s[[i]] <- res$slot
+  }
+  list(weights = new_w, slots = new_s)
+}
+
+#' @export
+nl_update_all.nl_optimizer_adam <- function(opt, weights, grads, slots, lr, t) {
+  cfg <- .subset2(opt, "config")
+  alpha <- lr * sqrt(1 - cfg$beta_2^t) / (1 - cfg$beta_1^t)
+  nl_adam_update_all_cpp(weights, grads, slots, alpha, cfg$beta_1, cfg$beta_2, cfg$epsilon,
+                         cfg$amsgrad)
 }
 
 nl_update_step <- function(opt, w, g, slot, lr, t) UseMethod("nl_update_step")
 
+# The updates run in one pass in C++ (src/optimizers.cpp) with the same
+# arithmetic as the formulas documented in optimizer_sgd().
+nl_as_double <- function(x) {
+  if (!is.double(x)) storage.mode(x) <- "double"
+  x
+}
+
 #' @export
 nl_update_step.nl_optimizer_sgd <- function(opt, w, g, slot, lr, t) {
-  cfg <- opt$config
+  cfg <- .subset2(opt, "config")
+  w <- nl_as_double(w)
+  g <- nl_as_double(g)
   if (cfg$momentum == 0) return(list(w = w - g * lr, slot = NULL))
-  m <- slot$m %||% (w * 0)
-  m <- m * cfg$momentum - g * lr
-  w <- if (cfg$nesterov) w + (m * cfg$momentum - g * lr) else w + m
-  list(w = w, slot = list(m = m))
+  res <- nl_sgd_update_cpp(w, g, slot$m, lr, cfg$momentum, cfg$nesterov)
+  list(w = res$w, slot = list(m = res$m))
 }
 
 #' @export
 nl_update_step.nl_optimizer_adam <- function(opt, w, g, slot, lr, t) {
-  cfg <- opt$config
-  m <- slot$m %||% (w * 0)
-  v <- slot$v %||% (w * 0)
+  cfg <- .subset2(opt, "config")
   alpha <- lr * sqrt(1 - cfg$beta_2^t) / (1 - cfg$beta_1^t)
-  m <- m + (g - m) * (1 - cfg$beta_1)
-  v <- v + (g^2 - v) * (1 - cfg$beta_2)
-  new_slot <- list(m = m, v = v)
-  if (cfg$amsgrad) {
-    vhat <- pmax(slot$vhat %||% (w * 0), v)
-    new_slot$vhat <- vhat
-    v <- vhat
-  }
-  list(w = w - m * alpha / (sqrt(v) + cfg$epsilon), slot = new_slot)
+  res <- nl_adam_update_cpp(nl_as_double(w), nl_as_double(g), slot$m, slot$v, slot$vhat,
+                            alpha, cfg$beta_1, cfg$beta_2, cfg$epsilon, cfg$amsgrad)
+  new_slot <- list(m = res$m, v = res$v)
+  if (cfg$amsgrad) new_slot$vhat <- res$vhat
+  list(w = res$w, slot = new_slot)
 }
 
 #' @export
 nl_update_step.nl_optimizer_rmsprop <- function(opt, w, g, slot, lr, t) {
-  cfg <- opt$config
-  v <- slot$v %||% (w * 0)
-  v <- cfg$rho * v + (1 - cfg$rho) * g^2
-  new_slot <- list(v = v)
-  if (cfg$centered) {
-    a <- cfg$rho * (slot$a %||% (w * 0)) + (1 - cfg$rho) * g
-    new_slot$a <- a
-    denom <- v - a^2 + cfg$epsilon
-  } else {
-    denom <- v + cfg$epsilon
-  }
-  inc <- lr * g / sqrt(denom)
-  if (cfg$momentum > 0) {
-    m <- cfg$momentum * (slot$m %||% (w * 0)) + inc
-    new_slot$m <- m
-    return(list(w = w - m, slot = new_slot))
-  }
-  list(w = w - inc, slot = new_slot)
+  cfg <- .subset2(opt, "config")
+  res <- nl_rmsprop_update_cpp(nl_as_double(w), nl_as_double(g), slot$v, slot$a, slot$m, lr,
+                               cfg$rho, cfg$momentum, cfg$epsilon, cfg$centered)
+  new_slot <- list(v = res$v)
+  if (cfg$centered) new_slot$a <- res$a
+  if (cfg$momentum > 0) new_slot$m <- res$m
+  list(w = res$w, slot = new_slot)
 }

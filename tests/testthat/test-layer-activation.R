@@ -78,5 +78,31 @@ test_that("the backward passes of the added activations match finite differences
                 "hard_tanh", "tanh_shrink")) {
     layer <- layer_activation(activation = act)
     expect_layer_gradients(layer, random_array(c(3, 4)))
+test_that("the C++ activations match the R formulas and keep dim", {
+  set.seed(41)
+  for (d in list(c(5, 3), c(2, 3, 4), 7)) {
+    x <- if (length(d) == 1) as.array(rnorm(d)) else random_array(d)
+    x[1] <- 0
+    dy <- x
+    dy[] <- rnorm(length(x))
+    for (act in c("relu", "sigmoid", "tanh", "softmax")) {
+      if (act == "softmax" && length(d) == 1) next
+      y <- nl_activation_forward(act, x)
+      expect_identical(dim(y), dim(x))
+      expect_equal(y, nl_activations[[act]]$forward(x), tolerance = 1e-15)
+      expect_equal(nl_activation_backward(act, x, y, dy),
+                   nl_activations[[act]]$backward(x, y, dy), tolerance = 1e-15)
+    }
+  }
+  expect_identical(nl_activation_forward("relu", c(-1, NaN, 2)), c(0, NaN, 2))
+})
+
+test_that("an activation call allocates about its output", {
+  skip_without_memory_profiling()
+  x <- matrix(rnorm(1e5), 1e4, 10)
+  for (act in c("relu", "sigmoid", "tanh", "softmax")) {
+    layer <- layer_activation(activation = act)
+    mem <- sum(bench::bench_memory(layer(x))$mem_alloc)
+    expect_lt(as.numeric(mem), 1.2 * 8 * length(x))
   }
 })
