@@ -266,8 +266,8 @@ op_full_like <- function(x, fill_value, dtype = NULL) {
 #' @rdname op_ones
 #' @export
 op_eye <- function(N, M = NULL, k = 0L, dtype = NULL) {
-  N <- nl_check_count(N, "N")
-  M <- if (is.null(M)) N else nl_check_count(M, "M")
+  N <- nl_check_op_count(N, "N")
+  M <- if (is.null(M)) N else nl_check_op_count(M, "M")
   if (!is.numeric(k) || length(k) != 1 || is.na(k) || k != trunc(k)) {
     nl_abort(c("{.arg k} must be a whole number.", x = "You supplied {nl_describe(k)}."), "value")
   }
@@ -279,7 +279,7 @@ op_eye <- function(N, M = NULL, k = 0L, dtype = NULL) {
   nl_op_cast_mode(out, nl_dtype_mode(dtype))
 }
 
-nl_check_count <- function(x, arg, call = rlang::caller_env()) {
+nl_check_op_count <- function(x, arg, call = rlang::caller_env()) {
   if (!is.numeric(x) || length(x) != 1 || is.na(x) || x < 0 || x != trunc(x)) {
     nl_abort(c("{.arg {arg}} must be a non-negative whole number.",
                x = "You supplied {nl_describe(x)}."), "value", call = call)
@@ -541,7 +541,7 @@ op_ceil <- function(x) nl_op_unary(x, ceiling)
 #' @rdname op_abs
 #' @export
 op_round <- function(x, decimals = 0L) {
-  decimals <- nl_check_count(abs(decimals), "decimals") * sign(decimals)
+  decimals <- nl_check_op_count(abs(decimals), "decimals") * sign(decimals)
   # numpy rounds half to even, as R's round() does
   nl_op_unary(x, function(v) round(v, decimals))
 }
@@ -940,7 +940,7 @@ op_one_hot <- function(x, num_classes, axis = -1L, dtype = NULL, sparse = FALSE,
   if (missing(num_classes)) {
     nl_abort(c("{.arg num_classes} is missing.", i = "Give the number of classes."), "missing")
   }
-  k <- nl_check_count(num_classes, "num_classes")
+  k <- nl_check_op_count(num_classes, "num_classes")
   a <- nl_op_array(x, "x")
   if (any(!is.na(a) & a != trunc(a))) {
     nl_abort(c("{.arg x} must hold whole numbers (class indices).",
@@ -1103,7 +1103,7 @@ op_linspace <- function(start, stop, num = 50L, endpoint = TRUE, retstep = FALSE
                         dtype = NULL, axis = 1L) {
   start <- nl_check_number(start, "start")
   stop <- nl_check_number(stop, "stop")
-  num <- nl_check_count(num, "num")
+  num <- nl_check_op_count(num, "num")
   endpoint <- nl_check_flag(endpoint, "endpoint")
   retstep <- nl_check_flag(retstep, "retstep")
   div <- if (endpoint) num - 1 else num
