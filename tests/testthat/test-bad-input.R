@@ -290,7 +290,7 @@ bad_input_rows <- list(
   # ---- threads -----------------------------------------------------------------
   bad("nl_set_threads 'a'", nl_set_threads("a"), "n", "a"),
   bad("nl_set_threads 0", nl_set_threads(0), "n", "0"),
-  bad("nl_set_threads 1e9", nl_set_threads(1e9), "n", "1e\\+09")
+  bad("nl_set_threads 1e9", nl_set_threads(1e9), "n", "1,000,000,000|1e\\+09")
 )
 
 test_that("the bad-input table has at least 100 rows with unique ids", {
