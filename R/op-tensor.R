@@ -233,34 +233,45 @@ op_full <- function(shape, fill_value, dtype = NULL) {
   d <- nl_known_dims(shape, "shape")
   mode <- nl_dtype_mode(dtype)
   v <- nl_op_array(fill_value, "fill_value", keep_type = TRUE)
-  out <- nl_broadcast_to(v, nl_broadcast_shape(d, nl_op_dims(v)))
-  if (!identical(nl_op_dims(out), d)) {
+  dv <- nl_op_dims(v)
+  fits <- length(dv) <= length(d) &&
+    all(dv == 1L | dv == d[length(d) - length(dv) + seq_along(dv)])
+  if (!fits) {
     nl_abort(c("{.arg fill_value} must broadcast to {.arg shape}.",
                x = "{.arg fill_value} has shape {nl_format_shape(nl_op_dims(v))}, {.arg shape} is {nl_format_shape(d)}."),
              "shape")
   }
-  nl_op_cast_mode(out, mode)
+  nl_op_cast_mode(nl_broadcast_to(v, d), mode)
 }
 
 #' @rdname op_ones
 #' @export
 op_ones_like <- function(x, dtype = NULL) {
-  a <- nl_op_array(x, "x")
-  op_ones(nl_op_dims(a), dtype = dtype)
+  # errors of the inner op report this call
+  nl_with_call(rlang::current_call(), {
+    a <- nl_op_array(x, "x")
+    op_ones(nl_op_dims(a), dtype = dtype)
+  })
 }
 
 #' @rdname op_ones
 #' @export
 op_zeros_like <- function(x, dtype = NULL) {
-  a <- nl_op_array(x, "x")
-  op_zeros(nl_op_dims(a), dtype = dtype)
+  # errors of the inner op report this call
+  nl_with_call(rlang::current_call(), {
+    a <- nl_op_array(x, "x")
+    op_zeros(nl_op_dims(a), dtype = dtype)
+  })
 }
 
 #' @rdname op_ones
 #' @export
 op_full_like <- function(x, fill_value, dtype = NULL) {
-  a <- nl_op_array(x, "x")
-  op_full(nl_op_dims(a), fill_value, dtype = dtype)
+  # errors of the inner op report this call
+  nl_with_call(rlang::current_call(), {
+    a <- nl_op_array(x, "x")
+    op_full(nl_op_dims(a), fill_value, dtype = dtype)
+  })
 }
 
 #' @rdname op_ones
@@ -541,7 +552,12 @@ op_ceil <- function(x) nl_op_unary(x, ceiling)
 #' @rdname op_abs
 #' @export
 op_round <- function(x, decimals = 0L) {
-  decimals <- nl_check_op_count(abs(decimals), "decimals") * sign(decimals)
+  if (!is.numeric(decimals) || length(decimals) != 1 || !is.finite(decimals) ||
+      decimals != trunc(decimals)) {
+    nl_abort(c("{.arg decimals} must be a whole number (negative rounds to tens, hundreds, ...).",
+               x = "You supplied {nl_describe(decimals)}."), "value")
+  }
+  decimals <- as.integer(decimals)
   # numpy rounds half to even, as R's round() does
   nl_op_unary(x, function(v) round(v, decimals))
 }
@@ -659,13 +675,13 @@ nl_resolve_newshape <- function(d, n, from, arg = "newshape", call = rlang::call
     rest <- prod(d[!unknown])
     if (rest == 0 || n %% rest != 0) {
       nl_abort(c("Cannot reshape an array of {n} value{?s} into {format(shape(d))}.",
-                 i = "The known sizes must divide {n}."), "shape", call = call)
+                 i = "The known sizes in {.arg {arg}} must divide {n}."), "shape", call = call)
     }
     d[unknown] <- as.integer(n / rest)
   }
   if (prod(d) != n) {
     nl_abort(c("Cannot reshape an array of shape {nl_format_shape(from)} ({n} value{?s}) into {format(shape(d))}.",
-               i = "The new shape must hold the same number of values."), "shape", call = call)
+               i = "The new shape ({.arg {arg}}) must hold the same number of values."), "shape", call = call)
   }
   as.integer(d)
 }

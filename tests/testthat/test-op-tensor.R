@@ -21,6 +21,20 @@ test_that("creation ops give arrays of the requested shape and type", {
   expect_error(op_full(c(2, 2), c(1, 2, 3)), class = "normlayers_error_shape")
 })
 
+test_that("op_full() names fill_value and the *_like ops report their own call", {
+  err <- expect_error(op_full(c(2, 2), c(1, 2, 3)), class = "normlayers_error_shape")
+  expect_match(cli::ansi_strip(conditionMessage(err)), "fill_value")
+  expect_identical(op_full(c(2, 3), matrix(1:2, 2, 1)), cbind(1:2, 1:2, 1:2))
+  expect_identical(op_full(integer(), 4), 4)
+  m <- matrix(0, 2, 3)
+  err <- expect_error(op_full_like(m, "a"), class = "normlayers_error_type")
+  expect_identical(err$call, quote(op_full_like(m, "a")))
+  err <- expect_error(op_ones_like(m, dtype = "nope"), class = "normlayers_error_dtype")
+  expect_identical(err$call, quote(op_ones_like(m, dtype = "nope")))
+  err <- expect_error(op_zeros_like(m, dtype = 1), class = "normlayers_error_dtype")
+  expect_identical(err$call, quote(op_zeros_like(m, dtype = 1)))
+})
+
 test_that("op_arange() follows keras3: [start, end], one argument starts at 1", {
   expect_identical(as.vector(op_arange(3L)), 1:3)
   expect_identical(as.vector(op_arange(3)), c(1, 2, 3))
@@ -111,6 +125,12 @@ test_that("element-wise ops keep the shape", {
   expect_equal(op_sigmoid(0), 0.5)
   expect_equal(op_tanh(x), tanh(x))
   expect_identical(op_round(c(0.5, 1.5, 2.567), 0), array(c(0, 2, 3)))
+  expect_identical(op_round(c(123.4, 2.567), -1), array(c(120, 0)))
+  expect_identical(op_round(2.567, 2L), 2.57)
+  for (bad in list("a", NA, 1.5, c(1, 2), Inf)) {
+    err <- expect_error(op_round(x, decimals = bad), class = "normlayers_error_value")
+    expect_match(cli::ansi_strip(conditionMessage(err)), "decimals")
+  }
   expect_identical(op_sign(x), sign(x))
   expect_equal(op_rsqrt(4), 0.5)
   expect_error(op_abs("a"), class = "normlayers_error_type")
