@@ -643,3 +643,30 @@ test_that("family kernels give identical results for 1 and 2 threads on every pa
     }
   }
 })
+
+test_that("shifted moments match the reference on many layouts, with and without NA", {
+  set.seed(19)
+  for (cs in kernel_cases()[1:30]) {
+    x <- array(rnorm(prod(cs$d), 5), dim = cs$d)
+    xna <- x
+    xna[sample(length(x), length(x) %/% 4)] <- NA
+    runs <- nl_runs(cs$d, cs$red)
+    K <- length(ref_moments(x, cs$red)$mean)
+    shift <- rnorm(K, 5)
+    with_paths(function(force) {
+      info <- paste(deparse(cs), force)
+      for (na in c(FALSE, TRUE)) {
+        xx <- if (na) xna else x
+        ref <- ref_moments(xx, cs$red, na_rm = na)
+        own <- nl_kernel_moments_shifted(xx, runs, NULL, na_rm = na)
+        ok <- ref$count > 0
+        expect_equal((own$shift + own$mean)[ok], ref$mean[ok], tolerance = tol, info = info)
+        expect_equal(own$var[ok], ref$var[ok], tolerance = tol, info = info)
+        given <- nl_kernel_moments_shifted(xx, runs, shift, na_rm = na)
+        expect_identical(given$shift, shift)
+        expect_equal((given$mean + shift)[ok], ref$mean[ok], tolerance = tol, info = info)
+        expect_equal(given$count, ref$count, info = info)
+      }
+    })
+  }
+})
