@@ -150,69 +150,97 @@ summary.nl_model <- function(object, ...) {
 #' Predict with a model
 #'
 #' Runs a model in inference mode (`training = FALSE`) on new data, in batches.
+#' The predictions of all batches are written into one result allocated once,
+#' so memory and time grow linearly with the number of samples.
 #'
 #' @param object A model (or a layer).
 #' @param x Input data: an array, vector or data frame (a list of them for a
 #'   model with several inputs).
-#' @param batch_size Number of samples per batch. `NULL` runs everything in one
-#'   batch.
+#' @param batch_size Number of samples per batch: `NULL` (the default) runs
+#'   everything in one batch; otherwise a positive whole number (a value
+#'   above the number of samples also means one batch).
 #' @param verbose Accepted for compatibility; prediction prints nothing.
-#' @param steps Optional number of batches to run.
+#' @param steps Optional number of batches to run (a positive whole number):
+#'   only the first `steps * batch_size` samples are predicted.
 #' @param ... Unused.
-#' @returns An R array of predictions.
+#' @returns An R array of predictions with one row per sample, as in keras3:
+#'   it keeps its dimensions (a model with one output unit gives an `N x 1`
+#'   matrix), whatever the container of `x`.
 #' @export
 #' @family training
 #' @examples
 #' model <- keras_model_sequential(input_shape = 3) |>
 #'   layer_layer_normalization()
 #' predict(model, matrix(rnorm(6), 2))
+#' predict(model, matrix(rnorm(30), 10), batch_size = 4)
 predict.nl_layer <- function(object, x, batch_size = NULL, verbose = "auto",
                              steps = NULL, ...) {
-  info <- nl_as_input(x, arg = "x")
-  xx <- info$x
-  n <- dim(xx)[1]
-  if (is.null(batch_size) || n <= batch_size) {
-    res <- nl_with_rollback(nl_all_layers(object), nl_layer_run(object, xx, FALSE))
-    return(nl_restore_output(res$output, info))
-  }
-  batch_size <- nl_check_number(batch_size, "batch_size", min = 1)
-  starts <- seq(1, n, by = batch_size)
-  if (!is.null(steps)) starts <- utils::head(starts, steps)
-  outs <- lapply(starts, function(s) {
-    idx <- s:min(n, s + batch_size - 1)
-    xb <- nl_slice_rows(xx, idx)
-    nl_with_rollback(nl_all_layers(object), nl_layer_run(object, xb, FALSE))$output
+  nl_with_call(rlang::current_call(), {
+    batch_size <- nl_check_batch_size(batch_size, default = NULL)
+    steps <- nl_check_count(steps, "steps", min = 1, null_ok = TRUE)
+    if (missing(x)) {
+      nl_abort(c("{.arg x} must be given.", i = "Give the input data as an array or data frame."),
+               "missing")
+    }
+    multi <- inherits(object, "nl_model") && is.list(x) && !is.data.frame(x)
+    info <- NULL
+    if (multi) {
+      xx <- nl_training_x(x)
+    } else {
+      info <- nl_as_input(x, arg = "x")
+      xx <- info$x
+    }
+    n <- nl_n_rows(xx)
+    bs <- if (is.null(batch_size)) max(n, 1) else min(batch_size, max(n, 1))
+    n_use <- if (is.null(steps)) n else min(n, steps * bs)
+    out <- nl_with_rollback(nl_all_layers(object), nl_predict_batches(object, xx, n, n_use, bs))
+    if (!is.null(info) && info$kind == "array" && !is.null(info$dimnames) &&
+        identical(as.integer(dim(out)), as.integer(info$dim))) {
+      dimnames(out) <- info$dimnames
+    }
+    out
   })
-  nl_restore_output(nl_bind_rows(outs), info)
 }
 
-# Rows of an array (first dimension), keeping the other dimensions.
-nl_slice_rows <- function(x, idx) {
-  d <- dim(x)
-  if (length(d) == 1) {
-    out <- x[idx]
-    dim(out) <- length(idx)
-    return(out)
+# Runs the batches and binds their outputs into one preallocated array.
+nl_predict_batches <- function(object, x, n, n_use, bs) {
+  first <- min(bs, n_use)
+  xb <- if (first == n) x else nl_batch_range(x, 1, first)
+  out1 <- nl_layer_run(object, xb, FALSE)$output
+  if (is.list(out1)) {
+    nl_abort(c("Models with several outputs cannot be predicted in batches yet.",
+               i = "Use {.code batch_size = NULL}."), "value")
   }
-  m <- x
-  dim(m) <- c(d[1], prod(d[-1]))
-  out <- m[idx, , drop = FALSE]
-  dim(out) <- c(length(idx), d[-1])
+  if (first == n_use) return(out1)
+  d <- dim(out1)
+  res <- nl_alloc_array_cpp(c(n_use, d[-1]))
+  nl_rows_into_cpp(res, out1, 0)
+  s <- first
+  while (s < n_use) {
+    m <- min(bs, n_use - s)
+    ob <- nl_layer_run(object, nl_batch_range(x, s + 1, m), FALSE)$output
+    nl_rows_into_cpp(res, ob, s)
+    s <- s + m
+  }
+  res
+}
+
+# Rows `idx` of an array (first dimension), keeping the other dimensions: one
+# allocation of the result's size (the input is not copied).
+nl_slice_rows <- function(x, idx) {
+  if (is.double(x)) return(nl_gather_rows_cpp(x, idx))
+  # Integer or logical data: R's indexing reads only the selected rows too.
+  d <- dim(x)
+  out <- if (length(d) <= 1) x[idx] else
+    do.call(`[`, c(list(x, idx), rep(list(rlang::missing_arg()), length(d) - 1L), list(drop = FALSE)))
+  storage.mode(out) <- "double"
+  if (length(d) == 1) dim(out) <- length(idx)
+  dimnames(out) <- NULL
   out
 }
 
-nl_bind_rows <- function(parts) {
-  d <- dim(parts[[1]])
-  n <- vapply(parts, function(p) dim(p)[1], 1L)
-  if (length(d) == 1) {
-    out <- unlist(parts, use.names = FALSE)
-    dim(out) <- sum(n)
-    return(out)
-  }
-  m <- do.call(rbind, lapply(parts, function(p) {
-    dim(p) <- c(dim(p)[1], prod(d[-1]))
-    p
-  }))
-  dim(m) <- c(sum(n), d[-1])
-  m
+# Rows from, ..., from + count - 1 of an array (a vector without dim stays one).
+nl_slice_range <- function(x, from, count) {
+  if (!is.double(x)) return(nl_slice_rows(x, seq.int(from, length.out = count)))
+  nl_gather_range_cpp(x, from, count)
 }

@@ -108,10 +108,6 @@ nl_training_x <- function(x, arg = "x", call = rlang::caller_env()) {
 
 nl_n_rows <- function(x) if (is.list(x)) dim(x[[1]])[1] else dim(x)[1]
 
-nl_slice_data <- function(x, idx) {
-  if (is.list(x)) lapply(x, nl_slice_rows, idx = idx) else nl_slice_rows(x, idx)
-}
-
 nl_check_same_rows <- function(x, y, xarg = "x", yarg = "y", call = rlang::caller_env()) {
   nx <- nl_n_rows(x)
   ny <- dim(y)[1]
@@ -145,14 +141,57 @@ nl_prepare_xy <- function(model, comp, x, y, xarg = "x", yarg = "y", call = rlan
   }
   y <- nl_as_input(y, arg = yarg, call = call)$x
   nl_check_same_rows(x, y, xarg, yarg, call = call)
+  n <- nl_n_rows(x)
+  if (n == 0) {
+    nl_abort(c("{.arg {xarg}} must have at least one sample.",
+               x = "You supplied {nl_describe(if (is.list(x)) x[[1]] else x)}.",
+               i = "Give one row per sample."), "data", call = call)
+  }
   out_shape <- nl_training_output_shape(model, x, call = call)
   y <- nl_loss_prepare_y(comp$loss, y, out_shape, arg = yarg, call = call)
+  if (!nl_all_finite_cpp(y)) {
+    bad <- sum(!is.finite(y))
+    nl_abort(c("{.arg {yarg}} must not contain missing or infinite values.",
+               x = "{.arg {yarg}} has {bad} value{?s} that {?is/are} {.code NA}, {.code NaN} or infinite.",
+               i = "Remove or impute those samples before training."), "data", call = call)
+  }
   metrics <- nl_resolve_metrics(comp$metrics, comp$loss, out_shape, call = call)
-  list(x = x, y = y, metrics = metrics)
+  list(x = x, y = y, metrics = metrics, n = n)
 }
 
-nl_slice_y <- function(y, idx) {
-  if (is.null(dim(y))) y[idx] else nl_slice_rows(y, idx)
+# Builds (first use) or checks the model for inputs shaped like x; a failure
+# changes nothing.
+nl_prepare_model <- function(model, x, call = rlang::caller_env()) {
+  shape <- if (is.list(x)) dim(x[[1]]) else dim(x)
+  nl_with_rollback(nl_all_layers(model), {
+    nl_layer_prepare(model, shape, call = call)
+    # The training loop runs a sequential model's layers without checking
+    # them again, so each is checked here, once.
+    if (inherits(model, "nl_sequential")) {
+      for (l in nl_exec_units(model)) {
+        nl_layer_prepare(l, shape, call = call)
+        shape <- nl_layer_output_shape(l, shape)
+      }
+    }
+  })
+  invisible(model)
+}
+
+# validation_data's inputs must have the training inputs' shape (apart from
+# the number of samples).
+nl_check_validation_shape <- function(x, vx, call = rlang::caller_env()) {
+  xs <- if (is.list(x)) x else list(x)
+  vs <- if (is.list(vx)) vx else list(vx)
+  ok <- length(xs) == length(vs) &&
+    all(mapply(function(a, b) identical(as.integer(dim(a)[-1]), as.integer(dim(b)[-1])), xs, vs))
+  if (!ok) {
+    expected <- nl_format_shape(c(NA, dim(xs[[1]])[-1]))
+    got <- nl_format_shape(dim(vs[[1]]))
+    nl_abort(c("{.arg validation_data} does not match the training data.",
+               x = "{.arg validation_data[[1]]} has shape {got}; the training inputs have shape {expected}.",
+               i = "Give validation inputs with the same shape as {.arg x} (any number of samples)."),
+             "shape", call = call)
+  }
 }
 
 nl_resolve_verbose <- function(verbose) {
@@ -165,105 +204,6 @@ nl_resolve_verbose <- function(verbose) {
                x = "You supplied {nl_describe(verbose)}."), "value")
   }
   as.integer(verbose)
-}
-
-nl_check_batch_size <- function(batch_size, default = 32L, call = rlang::caller_env()) {
-  if (is.null(batch_size)) return(default)
-  b <- nl_check_number(batch_size, "batch_size", min = 1, call = call)
-  if (b != trunc(b)) {
-    nl_abort(c("{.arg batch_size} must be a whole number.", x = "You supplied {b}."), "value", call = call)
-  }
-  as.integer(b)
-}
-
-# ---- one step ----------------------------------------------------------------
-
-# Regularization penalties of every weight of every layer (nested models
-# included), and their gradients for the trainable slots.
-nl_penalty_total <- function(slots) {
-  total <- 0
-  for (s in slots) {
-    reg <- s$st$weight_info[[s$name]]$regularizer
-    if (!is.null(reg)) total <- total + nl_regularizer_penalty(reg, s$st$weights[[s$name]])
-  }
-  total
-}
-
-nl_batch_metrics <- function(metrics, y, p) {
-  lapply(metrics, function(m) {
-    v <- m$fn(y, p)
-    c(sum = sum(v), n = length(v))
-  })
-}
-
-# A training step on one batch. Everything it changes (layer state, optimizer
-# state) is restored if it fails.
-nl_train_step <- function(model, comp, metrics, xb, yb, layers) {
-  opt <- comp$optimizer
-  osnap <- nl_optimizer_snapshot(opt)
-  ok <- FALSE
-  on.exit(if (!ok) nl_optimizer_restore(opt, osnap), add = TRUE)
-  res <- nl_with_rollback(layers, {
-    fw <- nl_layer_run(model, xb, training = TRUE)
-    lo <- comp$loss$fn(yb, fw$output)
-    all_slots <- nl_weight_slots(model)
-    loss <- lo$value + nl_penalty_total(all_slots)
-    bw <- nl_layer_backward(model, fw$cache, lo$grad)
-    slots <- nl_weight_slots(model, trainable = TRUE)
-    keys <- vapply(slots, function(s) paste0(s$layer, "/", s$name), "")
-    has_grad <- keys %in% names(bw$grads)
-    slots <- slots[has_grad]
-    keys <- keys[has_grad]
-    weights <- stats::setNames(lapply(slots, function(s) s$st$weights[[s$name]]), keys)
-    grads <- stats::setNames(vector("list", length(keys)), keys)
-    for (i in seq_along(slots)) {
-      s <- slots[[i]]
-      g <- bw$grads[[keys[i]]]
-      g <- nl_shape_value(as.double(g), s$st$weight_info[[s$name]]$shape)
-      reg <- s$st$weight_info[[s$name]]$regularizer
-      if (!is.null(reg)) g <- g + nl_regularizer_gradient(reg, weights[[i]])
-      grads[[i]] <- g
-    }
-    new <- if (length(keys)) nl_optimizer_apply(opt, weights, grads) else list()
-    for (i in seq_along(slots)) {
-      s <- slots[[i]]
-      w <- new[[keys[i]]]
-      con <- s$st$weight_info[[s$name]]$constraint
-      if (!is.null(con)) w <- nl_constraint_apply(con, w)
-      s$st$weights[[s$name]] <- nl_shape_value(as.double(w), s$st$weight_info[[s$name]]$shape)
-    }
-    list(loss = loss, metrics = nl_batch_metrics(metrics, yb, fw$output))
-  })
-  ok <- TRUE
-  res
-}
-
-# Loss and metrics of a model on data in inference mode, batch by batch.
-nl_test_loop <- function(model, comp, metrics, x, y, batch_size, layers) {
-  n <- nl_n_rows(x)
-  starts <- seq(1, n, by = batch_size)
-  loss_sum <- 0
-  msum <- lapply(metrics, function(m) c(sum = 0, n = 0))
-  for (s in starts) {
-    idx <- s:min(n, s + batch_size - 1)
-    xb <- nl_slice_data(x, idx)
-    yb <- nl_slice_y(y, idx)
-    r <- nl_with_rollback(layers, {
-      fw <- nl_layer_run(model, xb, training = FALSE)
-      lo <- comp$loss$fn(yb, fw$output)
-      list(loss = lo$value + nl_penalty_total(nl_weight_slots(model)),
-           metrics = nl_batch_metrics(metrics, yb, fw$output))
-    })
-    loss_sum <- loss_sum + r$loss * length(idx)
-    for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + r$metrics[[j]]
-  }
-  out <- list(loss = loss_sum / n)
-  for (j in seq_along(metrics)) out[[metrics[[j]]$name]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
-  out
-}
-
-nl_format_logs <- function(logs) {
-  paste(sprintf("%s: %.4f", names(logs), unlist(logs)), collapse = " - ")
 }
 
 # ---- fit ---------------------------------------------------------------------
@@ -329,10 +269,7 @@ fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epo
     nl_check_dots(list(...), "view_metrics")
     comp <- nl_check_compiled(object, "fit")
     batch_size <- nl_check_batch_size(batch_size)
-    epochs <- nl_check_number(epochs, "epochs", min = 0)
-    if (epochs != trunc(epochs)) {
-      nl_abort(c("{.arg epochs} must be a whole number.", x = "You supplied {epochs}."), "value")
-    }
+    epochs <- nl_check_count(epochs, "epochs", min = 0)
     verbose <- nl_resolve_verbose(verbose)
     validation_split <- nl_check_number(validation_split, "validation_split", min = 0, max = 1)
     if (validation_split >= 1) {
@@ -348,67 +285,41 @@ fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epo
         nl_abort(c("{.arg validation_data} must be {.code list(x_val, y_val)}.",
                    x = "You supplied {nl_describe(validation_data)}."), "value")
       }
-      val <- nl_prepare_xy(object, comp, validation_data[[1]], validation_data[[2]],
-                           xarg = "validation_data[[1]]", yarg = "validation_data[[2]]")
+      v <- nl_prepare_xy(object, comp, validation_data[[1]], validation_data[[2]],
+                         xarg = "validation_data[[1]]", yarg = "validation_data[[2]]")
+      nl_check_validation_shape(data$x, v$x)
+      val <- list(x = v$x, y = v$y, from = 1, count = v$n)
     } else if (validation_split > 0) {
-      n <- nl_n_rows(data$x)
+      # The last rows validate; both parts are read in place, not copied.
+      n <- data$n
       split_at <- floor(n * (1 - validation_split))
       if (split_at < 1 || split_at >= n) {
         nl_abort(c("{.arg validation_split} leaves no samples for training or for validation.",
                    x = "{n} sample{?s} with {.arg validation_split} = {validation_split}."), "value")
       }
-      vi <- seq.int(split_at + 1, n)
-      ti <- seq_len(split_at)
-      val <- list(x = nl_slice_data(data$x, vi), y = nl_slice_y(data$y, vi), metrics = data$metrics)
-      data$x <- nl_slice_data(data$x, ti)
-      data$y <- nl_slice_y(data$y, ti)
+      val <- list(x = data$x, y = data$y, from = split_at + 1, count = n - split_at)
+      data$n <- split_at
     }
-    nl_fit_loop(object, comp, data, val, batch_size, as.integer(epochs), verbose, shuffle)
+    nl_fit_run(object, comp, data, val, batch_size, as.integer(epochs), verbose, shuffle)
   })
 }
 
-nl_fit_loop <- function(model, comp, data, val, batch_size, epochs, verbose, shuffle) {
+# Builds or checks the model, then trains. If no step completes (a failure in
+# the first step, or epochs = 0), the model is left as it was, unbuilt included.
+nl_fit_run <- function(model, comp, data, val, batch_size, epochs, verbose, shuffle) {
   layers <- nl_all_layers(model)
-  n <- nl_n_rows(data$x)
-  steps <- as.integer(ceiling(n / batch_size))
-  names_m <- vapply(data$metrics, `[[`, "", "name")
-  hist <- list()
-  for (epoch in seq_len(epochs)) {
-    order <- if (shuffle) sample.int(n) else seq_len(n)
-    starts <- seq(1, n, by = batch_size)
-    if (verbose == 1L) {
-      cli::cli_progress_bar(sprintf("Epoch %d/%d", epoch, epochs), total = steps,
-                            clear = TRUE, .envir = environment())
+  before <- nl_snapshot(layers)
+  nl_prepare_model(model, data$x)
+  plan <- nl_training_plan(model, comp, data$metrics)
+  keep <- FALSE
+  on.exit(if (!keep) nl_restore_snapshot(before), add = TRUE)
+  history <- withCallingHandlers(
+    nl_fit_loop(plan, data, val, batch_size, epochs, verbose, shuffle),
+    normlayers_error_fit = function(e) {
+      keep <<- !(identical(e$epoch, 1L) && identical(e$step, 1L))
     }
-    loss_sum <- 0
-    msum <- lapply(data$metrics, function(m) c(sum = 0, n = 0))
-    for (s in starts) {
-      idx <- order[s:min(n, s + batch_size - 1)]
-      r <- nl_train_step(model, comp, data$metrics, nl_slice_data(data$x, idx),
-                         nl_slice_y(data$y, idx), layers)
-      loss_sum <- loss_sum + r$loss * length(idx)
-      for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + r$metrics[[j]]
-      if (verbose == 1L) cli::cli_progress_update(.envir = environment())
-    }
-    if (verbose == 1L) cli::cli_progress_done(.envir = environment())
-    logs <- list(loss = loss_sum / n)
-    for (j in seq_along(names_m)) logs[[names_m[j]]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
-    if (!is.null(val)) {
-      vl <- nl_test_loop(model, comp, val$metrics, val$x, val$y, batch_size, layers)
-      names(vl) <- paste0("val_", names(vl))
-      logs <- c(logs, vl)
-    }
-    for (nm in names(logs)) hist[[nm]] <- c(hist[[nm]], logs[[nm]])
-    if (verbose >= 1L) {
-      cli::cat_line(sprintf("Epoch %d/%d - %d step%s - %s", epoch, epochs, steps,
-                            if (steps == 1) "" else "s", nl_format_logs(logs)))
-    }
-  }
-  history <- structure(
-    list(params = list(verbose = verbose, epochs = epochs, steps = steps),
-         metrics = hist),
-    class = "keras_training_history"
   )
+  keep <- epochs > 0
   invisible(history)
 }
 
@@ -449,8 +360,10 @@ evaluate.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL
     batch_size <- nl_check_batch_size(batch_size)
     verbose <- nl_resolve_verbose(verbose)
     data <- nl_prepare_xy(object, comp, x, y)
-    res <- nl_test_loop(object, comp, data$metrics, data$x, data$y, batch_size,
-                        nl_all_layers(object))
+    nl_prepare_model(object, data$x)
+    plan <- nl_training_plan(object, comp, data$metrics)
+    res <- nl_with_rollback(plan$layers,
+                            nl_test_loop(plan, data$x, data$y, 1, data$n, batch_size))
     if (verbose >= 1L) cli::cat_line(nl_format_logs(res))
     res
   })

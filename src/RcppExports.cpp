@@ -11,6 +11,61 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// nl_gather_rows_cpp
+SEXP nl_gather_rows_cpp(SEXP x, SEXP idx);
+RcppExport SEXP _normlayers_nl_gather_rows_cpp(SEXP xSEXP, SEXP idxSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type idx(idxSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_gather_rows_cpp(x, idx));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_gather_range_cpp
+SEXP nl_gather_range_cpp(SEXP x, double from, double count);
+RcppExport SEXP _normlayers_nl_gather_range_cpp(SEXP xSEXP, SEXP fromSEXP, SEXP countSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< double >::type from(fromSEXP);
+    Rcpp::traits::input_parameter< double >::type count(countSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_gather_range_cpp(x, from, count));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_alloc_array_cpp
+SEXP nl_alloc_array_cpp(SEXP dims);
+RcppExport SEXP _normlayers_nl_alloc_array_cpp(SEXP dimsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type dims(dimsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_alloc_array_cpp(dims));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_rows_into_cpp
+SEXP nl_rows_into_cpp(SEXP dest, SEXP src, double offset);
+RcppExport SEXP _normlayers_nl_rows_into_cpp(SEXP destSEXP, SEXP srcSEXP, SEXP offsetSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type dest(destSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type src(srcSEXP);
+    Rcpp::traits::input_parameter< double >::type offset(offsetSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_rows_into_cpp(dest, src, offset));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_all_finite_cpp
+bool nl_all_finite_cpp(SEXP x);
+RcppExport SEXP _normlayers_nl_all_finite_cpp(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_all_finite_cpp(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_moments
 Rcpp::List cpp_moments(Rcpp::NumericVector x, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, bool na_rm, int threads, bool force_general);
 RcppExport SEXP _normlayers_cpp_moments(SEXP xSEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP na_rmSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
@@ -120,6 +175,11 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_normlayers_nl_gather_rows_cpp", (DL_FUNC) &_normlayers_nl_gather_rows_cpp, 2},
+    {"_normlayers_nl_gather_range_cpp", (DL_FUNC) &_normlayers_nl_gather_range_cpp, 3},
+    {"_normlayers_nl_alloc_array_cpp", (DL_FUNC) &_normlayers_nl_alloc_array_cpp, 1},
+    {"_normlayers_nl_rows_into_cpp", (DL_FUNC) &_normlayers_nl_rows_into_cpp, 3},
+    {"_normlayers_nl_all_finite_cpp", (DL_FUNC) &_normlayers_nl_all_finite_cpp, 1},
     {"_normlayers_cpp_moments", (DL_FUNC) &_normlayers_cpp_moments, 6},
     {"_normlayers_cpp_apply", (DL_FUNC) &_normlayers_cpp_apply, 10},
     {"_normlayers_cpp_layer_norm", (DL_FUNC) &_normlayers_cpp_layer_norm, 9},
