@@ -86,15 +86,6 @@ nl_set_stop_training <- function(model, value = TRUE) {
 
 # ---- shared helpers -------------------------------------------------------------
 
-nl_check_count <- function(x, arg, min = 0, call = rlang::caller_env()) {
-  v <- nl_check_number(x, arg, min = min, call = call)
-  if (v != trunc(v)) {
-    nl_abort(c("{.arg {arg}} must be a whole number.", x = "You supplied {v}."),
-             "value", call = call)
-  }
-  as.integer(v)
-}
-
 nl_check_monitor <- function(monitor, call = rlang::caller_env()) {
   if (!rlang::is_string(monitor) || is.na(monitor) || !nzchar(monitor)) {
     nl_abort(c("{.arg monitor} must be the name of a logged quantity.",
@@ -107,7 +98,7 @@ nl_check_monitor <- function(monitor, call = rlang::caller_env()) {
 
 nl_check_verbose_flag <- function(verbose, call = rlang::caller_env()) {
   if (is.logical(verbose) && length(verbose) == 1 && !is.na(verbose)) return(as.integer(verbose))
-  nl_check_count(verbose, "verbose", call = call)
+  as.integer(nl_check_count(verbose, "verbose", call = call))
 }
 
 nl_monitor_value <- function(logs, monitor, what) {
@@ -124,17 +115,16 @@ nl_print_msg <- function(...) cli::cat_line(...)
 # Python's str() of a float: the shortest decimal form that reads back exactly.
 nl_py_str <- function(x) {
   if (is.character(x)) return(x)
-  if (is.na(x)) return(if (is.nan(x)) "nan" else "NA")
+  if (is.integer(x)) return(if (is.na(x)) "NA" else as.character(x))
+  if (is.nan(x)) return("nan")
+  if (is.na(x)) return("NA")
   if (is.infinite(x)) return(if (x > 0) "inf" else "-inf")
-  if (is.integer(x) || (is.numeric(x) && x == trunc(x) && abs(x) < 1e15 && !is.double(x))) {
-    return(format(x))
-  }
   for (d in 15:17) {
     s <- formatC(x, digits = d, format = "g")
     if (as.numeric(s) == x) break
   }
   s <- trimws(s)
-  if (!grepl("[.e]", s)) s <- paste0(s, ".0")
+  if (!grepl("[.en]", s)) s <- paste0(s, ".0")
   s
 }
 
@@ -186,12 +176,12 @@ callback_early_stopping <- function(monitor = "val_loss", min_delta = 0L, patien
                                     restore_best_weights = FALSE, start_from_epoch = 0L) {
   monitor <- nl_check_monitor(monitor)
   min_delta <- abs(nl_check_number(min_delta, "min_delta"))
-  patience <- nl_check_count(patience, "patience")
+  patience <- as.integer(nl_check_count(patience, "patience"))
   verbose <- nl_check_verbose_flag(verbose)
   mode <- nl_check_choice(mode, c("auto", "min", "max"), "mode")
   if (!is.null(baseline)) baseline <- nl_check_number(baseline, "baseline")
   restore_best_weights <- nl_check_flag(restore_best_weights, "restore_best_weights")
-  start_from_epoch <- nl_check_count(start_from_epoch, "start_from_epoch")
+  start_from_epoch <- as.integer(nl_check_count(start_from_epoch, "start_from_epoch"))
 
   cb <- nl_new_callback("early_stopping", "EarlyStopping")
   cb$config <- list(monitor = monitor, min_delta = min_delta, patience = patience,
@@ -300,11 +290,11 @@ callback_reduce_lr_on_plateau <- function(monitor = "val_loss", factor = 0.1, pa
                i = "The new learning rate is {.code lr * factor}; use e.g. 0.1 or 0.5."),
              "value")
   }
-  patience <- nl_check_count(patience, "patience")
+  patience <- as.integer(nl_check_count(patience, "patience"))
   verbose <- nl_check_verbose_flag(verbose)
   mode <- nl_check_choice(mode, c("auto", "min", "max"), "mode")
   min_delta <- nl_check_number(min_delta, "min_delta")
-  cooldown <- nl_check_count(cooldown, "cooldown")
+  cooldown <- as.integer(nl_check_count(cooldown, "cooldown"))
   min_lr <- nl_check_number(min_lr, "min_lr", min = 0)
 
   cb <- nl_new_callback("reduce_lr_on_plateau", "ReduceLROnPlateau", updates_logs = TRUE)
@@ -667,7 +657,7 @@ callback_model_checkpoint <- function(filepath, monitor = "val_loss", verbose = 
   save_best_only <- nl_check_flag(save_best_only, "save_best_only")
   save_weights_only <- nl_check_flag(save_weights_only, "save_weights_only")
   mode <- nl_check_choice(mode, c("auto", "min", "max"), "mode")
-  if (!identical(save_freq, "epoch")) save_freq <- nl_check_count(save_freq, "save_freq", min = 1)
+  if (!identical(save_freq, "epoch")) save_freq <- as.integer(nl_check_count(save_freq, "save_freq", min = 1))
   if (!is.null(initial_value_threshold)) {
     initial_value_threshold <- nl_check_number(initial_value_threshold, "initial_value_threshold")
   }

@@ -285,7 +285,7 @@ nl_optimizer_apply <- function(opt, weights, grads) {
   st <- opt$state
   grads <- nl_clip_gradients(cfg, grads[names(weights)])
   t <- st$iterations + 1L
-  lr <- cfg$learning_rate
+  lr <- nl_optimizer_lr(opt)
   out <- weights
   for (key in names(weights)) {
     w <- weights[[key]]

@@ -22,7 +22,7 @@ nl_exec_units <- function(model) {
 }
 
 # Resolved once per fit()/evaluate() call, after the model is built.
-nl_training_plan <- function(model, comp, metrics) {
+nl_training_plan <- function(model, comp, metrics, weighted_metrics = list()) {
   units <- nl_exec_units(model)
   slots <- nl_weight_slots(model, trainable = TRUE)
   train <- lapply(slots, function(s) {
@@ -45,8 +45,10 @@ nl_training_plan <- function(model, comp, metrics) {
     keys = vapply(train, `[[`, "", "key"),
     regs = regs,
     loss = comp$loss$fn,
+    loss_spec = comp$loss,
     optimizer = comp$optimizer,
-    metrics = metrics
+    metrics = metrics,
+    weighted_metrics = weighted_metrics
   )
 }
 
@@ -100,7 +102,7 @@ nl_batch_range <- function(x, from, count) {
 
 # A training step on one batch. Everything it changes (layer state, optimizer
 # state) is restored if it fails.
-nl_train_step <- function(plan, xb, yb) {
+nl_train_step <- function(plan, xb, yb, swb = NULL) {
   opt <- plan$optimizer
   osnap <- nl_optimizer_snapshot(opt)
   lsnap <- nl_snapshot(plan$layers)
@@ -110,7 +112,8 @@ nl_train_step <- function(plan, xb, yb) {
     nl_optimizer_restore(opt, osnap)
   }, add = TRUE)
   fw <- nl_plan_forward(plan, xb, TRUE)
-  lo <- plan$loss(yb, fw$output)
+  lo <- if (is.null(swb)) plan$loss(yb, fw$output) else
+    nl_loss_weighted(plan$loss_spec, yb, fw$output, swb)
   loss <- lo$value + nl_plan_penalty(plan)
   bgrads <- nl_plan_backward(plan, fw$cache, lo$grad)
   train <- plan$train
@@ -135,7 +138,7 @@ nl_train_step <- function(plan, xb, yb) {
     if (!is.null(s$constraint)) w <- nl_constraint_apply(s$constraint, w)
     s$st$weights[[s$name]] <- nl_shape_value(as.double(w), s$shape)
   }
-  res <- list(loss = loss, metrics = nl_batch_metrics(plan$metrics, yb, fw$output))
+  res <- list(loss = loss, metrics = nl_plan_batch_metrics(plan, yb, fw$output, swb))
   ok <- TRUE
   res
 }
@@ -150,91 +153,162 @@ nl_batch_metrics <- function(metrics, y, p) {
 # ---- the loops ---------------------------------------------------------------
 
 # Loss and metrics in inference mode over rows from, ..., from + count - 1 of
-# (x, y), batch by batch. The penalty does not change during the loop.
-nl_test_loop <- function(plan, x, y, from, count, batch_size) {
+# (x, y) (sample weights `sw` for those rows, or NULL), batch by batch, with
+# the callbacks' on_test_* hooks. The penalty does not change during the loop.
+nl_test_loop <- function(plan, x, y, from, count, batch_size, sw = NULL, cbs = list()) {
   bs <- min(batch_size, count)
   penalty <- nl_plan_penalty(plan)
-  loss_sum <- 0
-  msum <- lapply(plan$metrics, function(m) c(sum = 0, n = 0))
+  acc <- nl_logs_accumulator(plan)
+  nl_callbacks_run(cbs, "on_test_begin")
   s <- 0
+  batch <- 0L
   while (s < count) {
     m <- min(bs, count - s)
+    nl_callbacks_run(cbs, "on_test_batch_begin", batch)
     xb <- nl_batch_range(x, from + s, m)
     yb <- nl_slice_range(y, from + s, m)
+    swb <- if (is.null(sw)) NULL else sw[seq.int(s + 1, length.out = m)]
     fw <- nl_plan_forward(plan, xb, FALSE)
-    lo <- plan$loss(yb, fw$output)
-    loss_sum <- loss_sum + (lo$value + penalty) * m
-    bm <- nl_batch_metrics(plan$metrics, yb, fw$output)
-    for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + bm[[j]]
+    lo <- if (is.null(swb)) plan$loss(yb, fw$output) else
+      nl_loss_weighted(plan$loss_spec, yb, fw$output, swb)
+    acc$add(lo$value + penalty, m, nl_plan_batch_metrics(plan, yb, fw$output, swb))
     s <- s + m
+    nl_callbacks_run(cbs, "on_test_batch_end", batch, acc$logs())
+    batch <- batch + 1L
   }
-  out <- list(loss = loss_sum / count)
-  for (j in seq_along(plan$metrics)) {
-    out[[plan$metrics[[j]]$name]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
-  }
-  out
+  logs <- acc$logs()
+  nl_callbacks_run(cbs, "on_test_end", logs = logs)
+  logs
 }
 
-nl_history <- function(hist, verbose, epochs, steps) {
+nl_history <- function(hcb, verbose, epochs, steps) {
   structure(list(params = list(verbose = verbose, epochs = epochs, steps = steps),
-                 metrics = hist),
+                 metrics = hcb$metrics, epoch = hcb$epoch),
             class = "keras_training_history")
 }
 
-# data: list(x, y, n) with the training rows 1..n; val: NULL or list(x, y,
-# from, count) (rows of the same or of other arrays).
-nl_fit_loop <- function(plan, data, val, batch_size, epochs, verbose, shuffle) {
+# Batches of one epoch. Without steps_per_epoch every epoch is a new pass over
+# the data (reshuffled); with it, as Keras's EpochIterator, epochs take that
+# many batches from the current pass and a new pass starts once one is used up
+# (an epoch that reaches the end of a pass stops there, with a warning).
+nl_epoch_batches <- function(it, n, bs, shuffle, steps_per_epoch) {
+  n_batches <- as.integer(ceiling(n / bs))
+  if (is.null(steps_per_epoch) || it$pos >= n_batches) {
+    it$order <- if (shuffle) sample.int(n) else NULL
+    it$pos <- 0L
+  }
+  want <- if (is.null(steps_per_epoch)) n_batches else steps_per_epoch
+  take <- min(want, n_batches - it$pos)
+  first <- it$pos
+  it$pos <- it$pos + take
+  if (!is.null(steps_per_epoch) && take < want) {
+    nl_warn(c("Your input ran out of data; the epoch stopped after {take} step{?s} instead of {want}.",
+              i = "{.arg steps_per_epoch} = {want} is more than the {n_batches} batch{?es} left in the pass over the data."),
+            "data")
+  }
+  first + seq_len(take)
+}
+
+# data: list(x, y, n, sw) with the training rows 1..n; val: NULL or list(x, y,
+# from, count, sw) (rows of the same or of other arrays). opts: batch_size,
+# epochs, initial_epoch (0-based), shuffle, steps_per_epoch, validation_steps,
+# validation_batch_size, validation_freq, callbacks, verbose.
+nl_fit_loop <- function(plan, data, val, opts) {
   n <- data$n
-  bs <- min(batch_size, n)
-  steps <- as.integer(ceiling(n / bs))
-  names_m <- vapply(plan$metrics, `[[`, "", "name")
-  hist <- list()
-  for (epoch in seq_len(epochs)) {
-    order <- if (shuffle) sample.int(n) else NULL
-    if (verbose == 1L) {
-      cli::cli_progress_bar(sprintf("Epoch %d/%d", epoch, epochs), total = steps,
-                            clear = TRUE, .envir = environment())
-    }
-    loss_sum <- 0
-    msum <- lapply(plan$metrics, function(m) c(sum = 0, n = 0))
-    for (step in seq_len(steps)) {
-      s <- (step - 1) * bs
+  bs <- min(opts$batch_size, n)
+  n_batches <- as.integer(ceiling(n / bs))
+  steps <- if (is.null(opts$steps_per_epoch)) n_batches else as.integer(opts$steps_per_epoch)
+  epochs <- opts$epochs
+  model <- plan$model
+  hcb <- nl_callback_history()
+  progress <- if (opts$verbose > 0L) nl_callback_progbar(opts$verbose) else NULL
+  params <- list(verbose = opts$verbose, epochs = epochs, steps = steps)
+  cbs <- nl_callback_list(opts$callbacks, model, params, hcb, progress)
+  val_bs <- opts$validation_batch_size %||% opts$batch_size
+  it <- new.env(parent = emptyenv())
+  it$pos <- n_batches
+  nl_set_stop_training(model, FALSE)
+  nl_callbacks_run(cbs, "on_train_begin")
+  train_logs <- NULL
+  for (epoch in seq.int(opts$initial_epoch, length.out = max(0L, epochs - opts$initial_epoch))) {
+    nl_callbacks_run(cbs, "on_epoch_begin", epoch)
+    acc <- nl_logs_accumulator(plan)
+    batches <- nl_epoch_batches(it, n, bs, opts$shuffle, opts$steps_per_epoch)
+    for (k in seq_along(batches)) {
+      step <- k - 1L
+      nl_callbacks_run(cbs, "on_train_batch_begin", step)
+      s <- (batches[[k]] - 1) * bs
       m <- min(bs, n - s)
-      if (is.null(order)) {
+      if (is.null(it$order)) {
         xb <- nl_batch_range(data$x, s + 1, m)
         yb <- nl_slice_range(data$y, s + 1, m)
+        swb <- if (is.null(data$sw)) NULL else data$sw[seq.int(s + 1, length.out = m)]
       } else {
-        idx <- order[seq.int(s + 1, length.out = m)]
+        idx <- it$order[seq.int(s + 1, length.out = m)]
         xb <- nl_batch_rows(data$x, idx)
         yb <- nl_slice_rows(data$y, idx)
+        swb <- if (is.null(data$sw)) NULL else data$sw[idx]
       }
-      r <- tryCatch(nl_train_step(plan, xb, yb), error = identity)
+      r <- tryCatch(nl_train_step(plan, xb, yb, swb), error = identity)
       if (inherits(r, "error")) {
-        nl_fit_failed(r, epoch, epochs, step, steps, nl_history(hist, verbose, epochs, steps))
+        nl_fit_failed(r, epoch + 1L, epochs, k, length(batches), nl_history(hcb, opts$verbose, epochs, steps))
       }
-      loss_sum <- loss_sum + r$loss * m
-      for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + r$metrics[[j]]
-      if (verbose == 1L) cli::cli_progress_update(.envir = environment())
+      acc$add(r$loss, m, r$metrics)
+      if (!is.null(opts$done)) opts$done$steps <- opts$done$steps + 1L
+      nl_callbacks_run(cbs, "on_train_batch_end", step, acc$logs())
+      if (nl_stop_training(model)) break
     }
-    if (verbose == 1L) cli::cli_progress_done(.envir = environment())
-    logs <- list(loss = loss_sum / n)
-    for (j in seq_along(names_m)) logs[[names_m[j]]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
-    if (!is.null(val)) {
-      vl <- tryCatch(nl_test_loop(plan, val$x, val$y, val$from, val$count, batch_size),
+    logs <- acc$logs()
+    if (!is.null(val) && nl_should_validate(epoch, opts$validation_freq)) {
+      vcount <- val$count
+      if (!is.null(opts$validation_steps)) vcount <- min(vcount, opts$validation_steps * val_bs)
+      vl <- tryCatch(nl_test_loop(plan, val$x, val$y, val$from, vcount, val_bs,
+                                  sw = if (is.null(val$sw)) NULL else val$sw[seq_len(vcount)],
+                                  cbs = cbs),
                      error = identity)
       if (inherits(vl, "error")) {
-        nl_fit_failed(vl, epoch, epochs, NA, steps, nl_history(hist, verbose, epochs, steps))
+        nl_fit_failed(vl, epoch + 1L, epochs, NA, steps, nl_history(hcb, opts$verbose, epochs, steps))
       }
       names(vl) <- paste0("val_", names(vl))
       logs <- c(logs, vl)
     }
-    for (nm in names(logs)) hist[[nm]] <- c(hist[[nm]], logs[[nm]])
-    if (verbose >= 1L) {
-      cli::cat_line(sprintf("Epoch %d/%d - %d step%s - %s", epoch, epochs, steps,
-                            if (steps == 1) "" else "s", nl_format_logs(logs)))
-    }
+    logs <- nl_callbacks_run(cbs, "on_epoch_end", epoch, logs)
+    train_logs <- logs
+    if (nl_stop_training(model)) break
   }
-  nl_history(hist, verbose, epochs, steps)
+  nl_callbacks_run(cbs, "on_train_end", logs = train_logs)
+  nl_history(hcb, opts$verbose, epochs, steps)
+}
+
+# Keras's Trainer._should_eval: validation_freq is a period, or the 1-based
+# epochs to validate after.
+nl_should_validate <- function(epoch, freq) {
+  if (length(freq) == 1) (epoch + 1) %% freq == 0 else (epoch + 1) %in% freq
+}
+
+# Running loss (weighted by batch size, as Keras's loss tracker) and metric
+# sums of an epoch or an evaluation; logs() gives the values so far.
+nl_logs_accumulator <- function(plan) {
+  names_m <- c(vapply(plan$metrics, `[[`, "", "name"),
+               vapply(plan$weighted_metrics, `[[`, "", "name"))
+  acc <- new.env(parent = emptyenv())
+  acc$loss <- 0
+  acc$seen <- 0
+  acc$msum <- lapply(names_m, function(m) c(sum = 0, n = 0))
+  acc$add <- function(loss, m, metrics) {
+    acc$loss <- acc$loss + loss * m
+    acc$seen <- acc$seen + m
+    for (j in seq_along(acc$msum)) acc$msum[[j]] <- acc$msum[[j]] + metrics[[j]]
+  }
+  acc$logs <- function() {
+    out <- list(loss = if (acc$seen > 0) acc$loss / acc$seen else 0)
+    for (j in seq_along(names_m)) {
+      ms <- acc$msum[[j]]
+      out[[names_m[j]]] <- if (ms[["n"]] > 0) ms[["sum"]] / ms[["n"]] else 0
+    }
+    out
+  }
+  acc
 }
 
 # Raises the classed error of a failed step. The error keeps the kind classes

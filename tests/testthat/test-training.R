@@ -201,7 +201,8 @@ test_that("bad input errors with a class and changes nothing", {
   expect_error(fit(model, x, y, validation_split = 1, verbose = 0), class = "normlayers_error_value")
   expect_error(fit(model, x, y, validation_data = list(x, y[1:3, ]), verbose = 0),
                class = "normlayers_error_data")
-  expect_error(fit(model, x, y, callbacks = list(), verbose = 0), class = "normlayers_error")
+  expect_error(fit(model, x, y, callbacks = list(1), verbose = 0), class = "normlayers_error_type")
+  expect_error(fit(model, x, y, unknown_arg = 1, verbose = 0), class = "normlayers_error")
   expect_error(fit(model, x, NULL, verbose = 0), class = "normlayers_error_missing")
   expect_error(fit(layer_dense(units = 1), x, y), class = "normlayers_error_type")
   expect_identical(get_weights(model), w)
