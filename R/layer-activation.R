@@ -68,9 +68,28 @@ nl_check_activation <- function(activation, arg = "activation", call = rlang::ca
   activation
 }
 
-nl_activation_forward <- function(name, x) nl_activations[[name]]$forward(x)
+# Activations with a C++ kernel (src/dense.cpp): one allocation of the
+# output's size, derivatives from the output y. Others use the R table.
+nl_activation_codes <- c(linear = 0L, relu = 1L, sigmoid = 2L, tanh = 3L, softmax = 4L)
 
-nl_activation_backward <- function(name, x, y, dy) nl_activations[[name]]$backward(x, y, dy)
+nl_activation_code <- function(name) {
+  code <- nl_activation_codes[name]
+  if (is.na(code)) NA_integer_ else unname(code)
+}
+
+nl_activation_forward <- function(name, x) {
+  if (identical(name, "linear")) return(x)
+  code <- nl_activation_code(name)
+  if (!is.na(code) && is.double(x)) return(nl_activation_forward_cpp(x, code))
+  nl_activations[[name]]$forward(x)
+}
+
+nl_activation_backward <- function(name, x, y, dy) {
+  if (identical(name, "linear")) return(dy)
+  code <- nl_activation_code(name)
+  if (!is.na(code) && is.double(y) && is.double(dy)) return(nl_activation_backward_cpp(y, dy, code))
+  nl_activations[[name]]$backward(x, y, dy)
+}
 
 #' Apply an activation function to an output
 #'
@@ -118,7 +137,8 @@ layer_activation <- function(object, activation, ...) {
 nl_layer_forward.nl_activation <- function(layer, x, training) {
   act <- nl_state(layer)$config$activation
   y <- nl_activation_forward(act, x)
-  list(output = y, cache = list(x = x, y = y))
+  # The built-in derivatives need only y; x is kept for the others.
+  list(output = y, cache = list(x = if (is.na(nl_activation_code(act))) x, y = y))
 }
 
 #' @export

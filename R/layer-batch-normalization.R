@@ -271,6 +271,7 @@ nl_bn_forward <- function(layer, x, training, mask = NULL) {
                   mean = mom$mean, var = mom$var)
     }
     y <- res$y
+    res$y <- NULL  # y is then referenced once, so dim<- does not copy it
     dim(y) <- d
     m <- cfg$momentum
     # Update only after the kernel succeeded (a failed call changes nothing).

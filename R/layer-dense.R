@@ -3,7 +3,8 @@
 #' `output = activation(x %*% kernel + bias)`. The kernel has shape
 #' `c(in_features, units)` and acts on the last axis of the input: an input of
 #' shape `c(batch, d1, ..., in_features)` gives an output of shape
-#' `c(batch, d1, ..., units)`.
+#' `c(batch, d1, ..., units)`. The product, the bias and the built-in
+#' activations run in one C++ pass (Eigen) that allocates only the output.
 #'
 #' @inheritParams layer_layer_normalization
 #' @param units Positive whole number: the size of the last axis of the
@@ -17,6 +18,10 @@
 #'   `initializer_*()` object, or an R function of the shape.
 #' @param kernel_regularizer,bias_regularizer Optional regularizers; their
 #'   penalties are added to the loss during [fit()] and appear in `$losses`.
+#' @param activity_regularizer Optional regularizer of the layer's output, as
+#'   in Keras 3: during [fit()] and [evaluate()] its penalty on each batch's
+#'   output (not divided by the batch size) is added to the loss, and its
+#'   gradient flows back through the layer.
 #' @param kernel_constraint,bias_constraint Optional constraints, applied after
 #'   each optimizer update.
 #' @param ... Named base-layer arguments: `dtype` (accepted and ignored) and the
@@ -47,6 +52,7 @@
 layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
                         kernel_initializer = "glorot_uniform", bias_initializer = "zeros",
                         kernel_regularizer = NULL, bias_regularizer = NULL,
+                        activity_regularizer = NULL,
                         kernel_constraint = NULL, bias_constraint = NULL,
                         trainable = TRUE, name = NULL, ...) {
   object <- if (missing(object)) NULL else object
@@ -64,6 +70,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
     bias_initializer = nl_get_initializer(bias_initializer, "bias_initializer"),
     kernel_regularizer = nl_get_regularizer(kernel_regularizer, "kernel_regularizer"),
     bias_regularizer = nl_get_regularizer(bias_regularizer, "bias_regularizer"),
+    activity_regularizer = nl_get_regularizer(activity_regularizer, "activity_regularizer"),
     kernel_constraint = nl_get_constraint(kernel_constraint, "kernel_constraint"),
     bias_constraint = nl_get_constraint(bias_constraint, "bias_constraint")
   )
@@ -135,36 +142,48 @@ nl_layer_build.nl_dense <- function(layer, input_shape) {
 #' @export
 nl_layer_forward.nl_dense <- function(layer, x, training) {
   st <- nl_state(layer)
-  d <- dim(x)
-  r <- length(d)
-  xm <- x
-  dim(xm) <- c(prod(d[-r]), d[r])
-  z <- xm %*% st$weights$kernel
-  if (!is.null(st$weights$bias)) z <- z + rep(st$weights$bias, each = nrow(z))
-  y <- nl_activation_forward(st$config$activation, z)
-  out <- y
-  dim(out) <- c(d[-r], st$config$units)
-  list(output = out, cache = list(x = xm, z = z, y = y, dim = d))
+  w <- st$weights
+  act <- st$config$activation
+  code <- nl_activation_code(act)
+  if (!is.double(x)) storage.mode(x) <- "double"
+  if (is.na(code)) {
+    # An activation without a C++ kernel: the linear part in C++, then R.
+    z <- nl_dense_forward_cpp(x, w$kernel, w$bias, 0L)
+    y <- nl_activation_forward(act, z)
+  } else {
+    z <- NULL
+    y <- nl_dense_forward_cpp(x, w$kernel, w$bias, code)
+  }
+  activity <- nl_activity_penalty(st$config$activity_regularizer, y)
+  list(output = y, cache = list(x = x, z = z, y = y, activity = activity))
 }
 
 #' @export
 nl_layer_backward.nl_dense <- function(layer, cache, dy) {
   st <- nl_state(layer)
-  dym <- dy
-  dim(dym) <- dim(cache$y)
-  dz <- nl_activation_backward(st$config$activation, cache$z, cache$y, dym)
-  grads <- list(kernel = crossprod(cache$x, dz))
-  if (!is.null(st$weights$bias)) grads$bias <- colSums(dz)
-  dx <- tcrossprod(dz, st$weights$kernel)
-  dim(dx) <- cache$dim
-  list(dx = dx, grads = grads)
+  w <- st$weights
+  act <- st$config$activation
+  code <- nl_activation_code(act)
+  if (!is.double(dy)) storage.mode(dy) <- "double"
+  if (isTRUE(cache$activity)) {
+    dy <- dy + nl_regularizer_gradient(st$config$activity_regularizer, cache$y)
+  }
+  if (is.na(code)) {
+    dy <- nl_activation_backward(act, cache$z, cache$y, dy)
+    code <- 0L
+  }
+  res <- nl_dense_backward_cpp(cache$x, cache$y, dy, w$kernel, code, !is.null(w$bias),
+                               !isTRUE(cache$skip_dx))
+  grads <- list(kernel = res$kernel)
+  if (!is.null(w$bias)) grads$bias <- res$bias
+  list(dx = res$dx, grads = grads)
 }
 
 #' @export
 nl_layer_config.nl_dense <- function(layer) {
   nl_state(layer)$config[c("units", "activation", "use_bias", "kernel_initializer",
                            "bias_initializer", "kernel_regularizer", "bias_regularizer",
-                           "kernel_constraint", "bias_constraint")]
+                           "activity_regularizer", "kernel_constraint", "bias_constraint")]
 }
 
 #' @export

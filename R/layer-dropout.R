@@ -89,10 +89,11 @@ nl_layer_output_shape.nl_dropout <- function(layer, input_shape) {
   input_shape
 }
 
-# Draws uniform numbers from the layer's own stream when it has a seed.
-nl_dropout_runif <- function(st, n) {
+# Runs `f()` with the layer's own random stream when it has a seed (the
+# global stream is left untouched), else with R's global stream.
+nl_with_dropout_rng <- function(st, f) {
   seed <- st$config$seed
-  if (is.null(seed)) return(stats::runif(n))
+  if (is.null(seed)) return(f())
   had <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
   old <- if (had) get(".Random.seed", envir = globalenv(), inherits = FALSE)
   on.exit({
@@ -101,10 +102,13 @@ nl_dropout_runif <- function(st, n) {
   }, add = TRUE)
   if (is.null(st$rng_state)) set.seed(seed)
   else assign(".Random.seed", st$rng_state, envir = globalenv())
-  u <- stats::runif(n)
+  res <- f()
   st$rng_state <- get(".Random.seed", envir = globalenv(), inherits = FALSE)
-  u
+  res
 }
+
+# Uniform numbers from the layer's stream.
+nl_dropout_runif <- function(st, n) nl_with_dropout_rng(st, function() stats::runif(n))
 
 #' @export
 nl_layer_forward.nl_dropout <- function(layer, x, training) {
@@ -112,6 +116,11 @@ nl_layer_forward.nl_dropout <- function(layer, x, training) {
   rate <- st$config$rate
   if (!training || rate == 0) return(list(output = x, cache = list(scale = NULL)))
   d <- dim(x)
+  if (is.null(st$config$noise_shape) && is.double(x)) {
+    # One pass in C++: the output and a byte mask, the same draws as runif().
+    res <- nl_with_dropout_rng(st, function() nl_dropout_forward_cpp(x, rate))
+    return(list(output = res[[1]], cache = list(mask = res[[2]], rate = rate)))
+  }
   ms <- nl_dropout_mask_shape(st$config$noise_shape, d)
   keep <- (nl_dropout_runif(st, prod(ms)) >= rate) / (1 - rate)
   dim(keep) <- ms
@@ -124,6 +133,10 @@ nl_layer_forward.nl_dropout <- function(layer, x, training) {
 
 #' @export
 nl_layer_backward.nl_dropout <- function(layer, cache, dy) {
+  if (!is.null(cache$mask)) {
+    if (!is.double(dy)) storage.mode(dy) <- "double"
+    return(list(dx = nl_dropout_backward_cpp(dy, cache$mask, cache$rate), grads = list()))
+  }
   list(dx = if (is.null(cache$scale)) dy else dy * cache$scale, grads = list())
 }
 

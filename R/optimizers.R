@@ -302,51 +302,41 @@ nl_optimizer_apply <- function(opt, weights, grads) {
 
 nl_update_step <- function(opt, w, g, slot, lr, t) UseMethod("nl_update_step")
 
+# The updates run in one pass in C++ (src/optimizers.cpp) with the same
+# arithmetic as the formulas documented in optimizer_sgd().
+nl_as_double <- function(x) {
+  if (!is.double(x)) storage.mode(x) <- "double"
+  x
+}
+
 #' @export
 nl_update_step.nl_optimizer_sgd <- function(opt, w, g, slot, lr, t) {
   cfg <- opt$config
+  w <- nl_as_double(w)
+  g <- nl_as_double(g)
   if (cfg$momentum == 0) return(list(w = w - g * lr, slot = NULL))
-  m <- slot$m %||% (w * 0)
-  m <- m * cfg$momentum - g * lr
-  w <- if (cfg$nesterov) w + (m * cfg$momentum - g * lr) else w + m
-  list(w = w, slot = list(m = m))
+  res <- nl_sgd_update_cpp(w, g, slot$m, lr, cfg$momentum, cfg$nesterov)
+  list(w = res$w, slot = list(m = res$m))
 }
 
 #' @export
 nl_update_step.nl_optimizer_adam <- function(opt, w, g, slot, lr, t) {
   cfg <- opt$config
-  m <- slot$m %||% (w * 0)
-  v <- slot$v %||% (w * 0)
   alpha <- lr * sqrt(1 - cfg$beta_2^t) / (1 - cfg$beta_1^t)
-  m <- m + (g - m) * (1 - cfg$beta_1)
-  v <- v + (g^2 - v) * (1 - cfg$beta_2)
-  new_slot <- list(m = m, v = v)
-  if (cfg$amsgrad) {
-    vhat <- pmax(slot$vhat %||% (w * 0), v)
-    new_slot$vhat <- vhat
-    v <- vhat
-  }
-  list(w = w - m * alpha / (sqrt(v) + cfg$epsilon), slot = new_slot)
+  res <- nl_adam_update_cpp(nl_as_double(w), nl_as_double(g), slot$m, slot$v, slot$vhat,
+                            alpha, cfg$beta_1, cfg$beta_2, cfg$epsilon, cfg$amsgrad)
+  new_slot <- list(m = res$m, v = res$v)
+  if (cfg$amsgrad) new_slot$vhat <- res$vhat
+  list(w = res$w, slot = new_slot)
 }
 
 #' @export
 nl_update_step.nl_optimizer_rmsprop <- function(opt, w, g, slot, lr, t) {
   cfg <- opt$config
-  v <- slot$v %||% (w * 0)
-  v <- cfg$rho * v + (1 - cfg$rho) * g^2
-  new_slot <- list(v = v)
-  if (cfg$centered) {
-    a <- cfg$rho * (slot$a %||% (w * 0)) + (1 - cfg$rho) * g
-    new_slot$a <- a
-    denom <- v - a^2 + cfg$epsilon
-  } else {
-    denom <- v + cfg$epsilon
-  }
-  inc <- lr * g / sqrt(denom)
-  if (cfg$momentum > 0) {
-    m <- cfg$momentum * (slot$m %||% (w * 0)) + inc
-    new_slot$m <- m
-    return(list(w = w - m, slot = new_slot))
-  }
-  list(w = w - inc, slot = new_slot)
+  res <- nl_rmsprop_update_cpp(nl_as_double(w), nl_as_double(g), slot$v, slot$a, slot$m, lr,
+                               cfg$rho, cfg$momentum, cfg$epsilon, cfg$centered)
+  new_slot <- list(v = res$v)
+  if (cfg$centered) new_slot$a <- res$a
+  if (cfg$momentum > 0) new_slot$m <- res$m
+  list(w = res$w, slot = new_slot)
 }

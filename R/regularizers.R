@@ -16,10 +16,26 @@
 #'   the default.
 #' @returns A regularizer object (class `nl_regularizer`) to pass to a
 #'   `*_regularizer` argument of a layer.
+#' @section Your own regularizer function:
+#' Any `*_regularizer` argument also takes an R function of the weight that
+#' returns its penalty (a single number). Training needs the penalty's
+#' gradient, which normlayers cannot derive from an arbitrary R function
+#' cheaply, so give it as the function's `"gradient"` attribute: a function of
+#' the weight returning an array of the weight's shape. Without it, the
+#' gradient is found by central finite differences (two evaluations of the
+#' function per value) only for weights of at most 64 values; for larger
+#' weights [fit()] refuses the regularizer before its first step rather than
+#' run a step that costs thousands of evaluations. The built-in regularizers
+#' have analytic gradients.
 #' @family regularizers
 #' @export
 #' @examples
 #' regularizer_l1(0.001)
+#'
+#' # A regularizer function with its gradient, for a layer of any size:
+#' smooth_l1 <- function(w) 0.01 * sum(sqrt(w^2 + 1e-3))
+#' attr(smooth_l1, "gradient") <- function(w) 0.01 * w / sqrt(w^2 + 1e-3)
+#' dense <- layer_dense(units = 200, kernel_regularizer = smooth_l1)
 #' regularizer_l2()
 #' regularizer_l1_l2(l1 = 0.01, l2 = 0.01)
 regularizer_l1 <- function(l1 = 0.01) {
@@ -119,13 +135,46 @@ nl_regularizer_gradient <- function(reg, w, call = rlang::caller_env()) {
     L2 = nl_l1l2_gradient(0, cfg$l2, w),
     L1L2 = nl_l1l2_gradient(cfg$l1, cfg$l2, w),
     OrthogonalRegularizer = nl_orthogonal_penalty(cfg, w, call)$gradient,
-    RFunction = nl_numeric_gradient(
-      function(v) nl_function_penalty(cfg$fn, v, call), w
-    )
+    RFunction = nl_function_gradient(cfg$fn, w, call)
   )
   out <- w
   out[] <- as.double(grad)
   out
+}
+
+# The largest weight whose gradient may be found by finite differences when a
+# regularizer function does not supply its gradient (2 evaluations per value).
+nl_fd_max_values <- 64
+
+# The gradient of a regularizer function: its "gradient" attribute (a function
+# of the weight returning an array like it) when it has one; otherwise central
+# finite differences, only for weights of at most nl_fd_max_values values.
+nl_function_gradient <- function(fn, w, call) {
+  gfn <- attr(fn, "gradient", exact = TRUE)
+  if (!is.null(gfn)) {
+    g <- gfn(w)
+    if (!is.numeric(g) || length(g) != length(w) || anyNA(g)) {
+      nl_abort(c("The gradient of a regularizer function must be a numeric array like the weight.",
+                 x = "For a weight of {length(w)} value{?s} it returned {nl_describe(g)}."),
+               kind = "regularizer", call = call)
+    }
+    return(g)
+  }
+  nl_check_function_gradient(fn, length(w), call = call)
+  nl_numeric_gradient(function(v) nl_function_penalty(fn, v, call), w)
+}
+
+# Refuses a regularizer function without a gradient on a weight too large for
+# finite differences (which cost two penalty evaluations per value).
+nl_check_function_gradient <- function(fn, n, what = "a weight", call = rlang::caller_env()) {
+  if (!is.null(attr(fn, "gradient", exact = TRUE)) || n <= nl_fd_max_values) {
+    return(invisible(TRUE))
+  }
+  nl_abort(c("A regularizer function on {what} of {n} values needs its gradient.",
+             x = "Finite differences would evaluate the function {2 * n} times per training step.",
+             i = "Attach the gradient: {.code attr(f, \"gradient\") <- function(w) <array like w>}, e.g. {.code 2 * 0.01 * w} for {.code function(w) 0.01 * sum(w^2)}.",
+             i = "Built-in regularizers such as {.fn regularizer_l2} have analytic gradients."),
+           kind = "regularizer", call = call)
 }
 
 # Terms with a zero factor are skipped (as in Keras), so they add nothing

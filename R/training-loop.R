@@ -21,8 +21,25 @@ nl_exec_units <- function(model) {
   units
 }
 
+# The activity-regularization penalties of one forward pass: NULL outside the
+# training and test loops (direct layer calls add nothing), else a running sum
+# that layers with an activity regularizer add to (nl_activity_penalty()).
+.nl_activity <- new.env(parent = emptyenv())
+
+# Called by a layer's forward pass on its output; returns whether a penalty
+# was recorded (then its backward pass adds the penalty's gradient).
+nl_activity_penalty <- function(reg, y) {
+  if (is.null(reg) || is.null(.nl_activity$total)) return(FALSE)
+  .nl_activity$total <- .nl_activity$total + nl_regularizer_penalty(reg, y)
+  TRUE
+}
+
 # Resolved once per fit()/evaluate() call, after the model is built.
-nl_training_plan <- function(model, comp, metrics, weighted_metrics = list()) {
+# Regularizer functions without a gradient are refused here, before the first
+# step, when their weight (or a batch of the layer's output, for an activity
+# regularizer) is too large for finite differences.
+nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = TRUE,
+                              weighted_metrics = list(), call = rlang::caller_env()) {
   units <- nl_exec_units(model)
   slots <- nl_weight_slots(model, trainable = TRUE)
   train <- lapply(slots, function(s) {
@@ -35,6 +52,20 @@ nl_training_plan <- function(model, comp, metrics, weighted_metrics = list()) {
   regs <- lapply(regs, function(s) {
     list(st = s$st, name = s$name, regularizer = s$st$weight_info[[s$name]]$regularizer)
   })
+  for (s in if (gradients) train) {
+    if (identical(s$regularizer$class_name, "RFunction")) {
+      nl_check_function_gradient(s$regularizer$config$fn, prod(s$shape),
+                                 what = sprintf("weight \"%s\"", s$key), call = call)
+    }
+  }
+  for (u in if (gradients) units) {
+    areg <- if (!inherits(u, "nl_model")) nl_state(u)$config$activity_regularizer
+    if (identical(areg$class_name, "RFunction")) {
+      out <- nl_layer_output_shape(u, nl_state(u)$input_shape)
+      nl_check_function_gradient(areg$config$fn, batch_rows * prod(out[-1]),
+                                 what = sprintf("the output of layer \"%s\"", u$name), call = call)
+    }
+  }
   list(
     model = model,
     layers = nl_all_layers(model),
@@ -60,6 +91,9 @@ nl_plan_penalty <- function(plan) {
 }
 
 nl_plan_forward <- function(plan, x, training) {
+  old <- .nl_activity$total
+  .nl_activity$total <- 0
+  on.exit(.nl_activity$total <- old, add = TRUE)
   units <- plan$units
   caches <- vector("list", length(units))
   for (i in seq_along(units)) {
@@ -67,7 +101,7 @@ nl_plan_forward <- function(plan, x, training) {
     caches[[i]] <- res$cache
     x <- res$output
   }
-  list(output = x, cache = caches)
+  list(output = x, cache = caches, activity = .nl_activity$total)
 }
 
 # Gradients keyed "<layer>/<weight>" (a unit that is a model keys its own).
@@ -114,7 +148,9 @@ nl_train_step <- function(plan, xb, yb, swb = NULL) {
   fw <- nl_plan_forward(plan, xb, TRUE)
   lo <- if (is.null(swb)) plan$loss(yb, fw$output) else
     nl_loss_weighted(plan$loss_spec, yb, fw$output, swb)
-  loss <- lo$value + nl_plan_penalty(plan)
+  loss <- lo$value + nl_plan_penalty(plan) + fw$activity
+  # The first layer's input needs no gradient.
+  if (is.list(fw$cache[[1]])) fw$cache[[1]]$skip_dx <- TRUE
   bgrads <- nl_plan_backward(plan, fw$cache, lo$grad)
   train <- plan$train
   has_grad <- plan$keys %in% names(bgrads)
@@ -171,7 +207,7 @@ nl_test_loop <- function(plan, x, y, from, count, batch_size, sw = NULL, cbs = l
     fw <- nl_plan_forward(plan, xb, FALSE)
     lo <- if (is.null(swb)) plan$loss(yb, fw$output) else
       nl_loss_weighted(plan$loss_spec, yb, fw$output, swb)
-    acc$add(lo$value + penalty, m, nl_plan_batch_metrics(plan, yb, fw$output, swb))
+    acc$add(lo$value + penalty + fw$activity, m, nl_plan_batch_metrics(plan, yb, fw$output, swb))
     s <- s + m
     nl_callbacks_run(cbs, "on_test_batch_end", batch, acc$logs())
     batch <- batch + 1L

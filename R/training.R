@@ -440,11 +440,12 @@ nl_check_validation_freq <- function(freq, call = rlang::caller_env()) {
 nl_fit_run <- function(model, comp, data, val, opts) {
   layers <- nl_all_layers(model)
   before <- nl_snapshot(layers)
-  nl_prepare_model(model, data$x)
-  plan <- nl_training_plan(model, comp, data$metrics, weighted_metrics = data$weighted_metrics)
   opts$done <- new.env(parent = emptyenv())
   opts$done$steps <- 0L
   on.exit(if (opts$done$steps == 0L) nl_restore_snapshot(before), add = TRUE)
+  nl_prepare_model(model, data$x)
+  plan <- nl_training_plan(model, comp, data$metrics, batch_rows = min(opts$batch_size, data$n),
+                           weighted_metrics = data$weighted_metrics)
   history <- nl_fit_loop(plan, data, val, opts)
   invisible(history)
 }
@@ -501,7 +502,8 @@ evaluate.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL
     data <- nl_prepare_xy(object, comp, x, y)
     sw <- nl_check_sample_weight(sample_weight, data$n)
     nl_prepare_model(object, data$x)
-    plan <- nl_training_plan(object, comp, data$metrics, weighted_metrics = data$weighted_metrics)
+    plan <- nl_training_plan(object, comp, data$metrics, gradients = FALSE,
+                             weighted_metrics = data$weighted_metrics)
     bs <- min(batch_size, data$n)
     count <- if (is.null(steps)) data$n else min(data$n, steps * bs)
     progress <- if (verbose > 0L) nl_callback_progbar(verbose) else NULL

@@ -11,6 +11,82 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// nl_dense_forward_cpp
+SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act);
+RcppExport SEXP _normlayers_nl_dense_forward_cpp(SEXP xSEXP, SEXP kernelSEXP, SEXP biasSEXP, SEXP actSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type kernel(kernelSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type bias(biasSEXP);
+    Rcpp::traits::input_parameter< int >::type act(actSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dense_forward_cpp(x, kernel, bias, act));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_dense_backward_cpp
+SEXP nl_dense_backward_cpp(SEXP x, SEXP y, SEXP dy, SEXP kernel, int act, bool has_bias, bool need_dx);
+RcppExport SEXP _normlayers_nl_dense_backward_cpp(SEXP xSEXP, SEXP ySEXP, SEXP dySEXP, SEXP kernelSEXP, SEXP actSEXP, SEXP has_biasSEXP, SEXP need_dxSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type y(ySEXP);
+    Rcpp::traits::input_parameter< SEXP >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< SEXP >::type kernel(kernelSEXP);
+    Rcpp::traits::input_parameter< int >::type act(actSEXP);
+    Rcpp::traits::input_parameter< bool >::type has_bias(has_biasSEXP);
+    Rcpp::traits::input_parameter< bool >::type need_dx(need_dxSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dense_backward_cpp(x, y, dy, kernel, act, has_bias, need_dx));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_activation_forward_cpp
+SEXP nl_activation_forward_cpp(SEXP x, int act);
+RcppExport SEXP _normlayers_nl_activation_forward_cpp(SEXP xSEXP, SEXP actSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< int >::type act(actSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_activation_forward_cpp(x, act));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_activation_backward_cpp
+SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act);
+RcppExport SEXP _normlayers_nl_activation_backward_cpp(SEXP ySEXP, SEXP dySEXP, SEXP actSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type y(ySEXP);
+    Rcpp::traits::input_parameter< SEXP >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< int >::type act(actSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_activation_backward_cpp(y, dy, act));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_dropout_forward_cpp
+SEXP nl_dropout_forward_cpp(SEXP x, double rate);
+RcppExport SEXP _normlayers_nl_dropout_forward_cpp(SEXP xSEXP, SEXP rateSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< double >::type rate(rateSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dropout_forward_cpp(x, rate));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_dropout_backward_cpp
+SEXP nl_dropout_backward_cpp(SEXP dy, SEXP mask, double rate);
+RcppExport SEXP _normlayers_nl_dropout_backward_cpp(SEXP dySEXP, SEXP maskSEXP, SEXP rateSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< SEXP >::type mask(maskSEXP);
+    Rcpp::traits::input_parameter< double >::type rate(rateSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dropout_backward_cpp(dy, mask, rate));
+    return rcpp_result_gen;
+END_RCPP
+}
 // nl_gather_rows_cpp
 SEXP nl_gather_rows_cpp(SEXP x, SEXP idx);
 RcppExport SEXP _normlayers_nl_gather_rows_cpp(SEXP xSEXP, SEXP idxSEXP) {
@@ -173,8 +249,67 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// nl_sgd_update_cpp
+SEXP nl_sgd_update_cpp(SEXP w, SEXP g, SEXP m, double lr, double momentum, bool nesterov);
+RcppExport SEXP _normlayers_nl_sgd_update_cpp(SEXP wSEXP, SEXP gSEXP, SEXP mSEXP, SEXP lrSEXP, SEXP momentumSEXP, SEXP nesterovSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type w(wSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type g(gSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type m(mSEXP);
+    Rcpp::traits::input_parameter< double >::type lr(lrSEXP);
+    Rcpp::traits::input_parameter< double >::type momentum(momentumSEXP);
+    Rcpp::traits::input_parameter< bool >::type nesterov(nesterovSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_sgd_update_cpp(w, g, m, lr, momentum, nesterov));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_adam_update_cpp
+SEXP nl_adam_update_cpp(SEXP w, SEXP g, SEXP m, SEXP v, SEXP vhat, double alpha, double beta_1, double beta_2, double epsilon, bool amsgrad);
+RcppExport SEXP _normlayers_nl_adam_update_cpp(SEXP wSEXP, SEXP gSEXP, SEXP mSEXP, SEXP vSEXP, SEXP vhatSEXP, SEXP alphaSEXP, SEXP beta_1SEXP, SEXP beta_2SEXP, SEXP epsilonSEXP, SEXP amsgradSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type w(wSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type g(gSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type m(mSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type v(vSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type vhat(vhatSEXP);
+    Rcpp::traits::input_parameter< double >::type alpha(alphaSEXP);
+    Rcpp::traits::input_parameter< double >::type beta_1(beta_1SEXP);
+    Rcpp::traits::input_parameter< double >::type beta_2(beta_2SEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< bool >::type amsgrad(amsgradSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_adam_update_cpp(w, g, m, v, vhat, alpha, beta_1, beta_2, epsilon, amsgrad));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_rmsprop_update_cpp
+SEXP nl_rmsprop_update_cpp(SEXP w, SEXP g, SEXP v, SEXP a, SEXP m, double lr, double rho, double momentum, double epsilon, bool centered);
+RcppExport SEXP _normlayers_nl_rmsprop_update_cpp(SEXP wSEXP, SEXP gSEXP, SEXP vSEXP, SEXP aSEXP, SEXP mSEXP, SEXP lrSEXP, SEXP rhoSEXP, SEXP momentumSEXP, SEXP epsilonSEXP, SEXP centeredSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type w(wSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type g(gSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type v(vSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type a(aSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type m(mSEXP);
+    Rcpp::traits::input_parameter< double >::type lr(lrSEXP);
+    Rcpp::traits::input_parameter< double >::type rho(rhoSEXP);
+    Rcpp::traits::input_parameter< double >::type momentum(momentumSEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< bool >::type centered(centeredSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_rmsprop_update_cpp(w, g, v, a, m, lr, rho, momentum, epsilon, centered));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_normlayers_nl_dense_forward_cpp", (DL_FUNC) &_normlayers_nl_dense_forward_cpp, 4},
+    {"_normlayers_nl_dense_backward_cpp", (DL_FUNC) &_normlayers_nl_dense_backward_cpp, 7},
+    {"_normlayers_nl_activation_forward_cpp", (DL_FUNC) &_normlayers_nl_activation_forward_cpp, 2},
+    {"_normlayers_nl_activation_backward_cpp", (DL_FUNC) &_normlayers_nl_activation_backward_cpp, 3},
+    {"_normlayers_nl_dropout_forward_cpp", (DL_FUNC) &_normlayers_nl_dropout_forward_cpp, 2},
+    {"_normlayers_nl_dropout_backward_cpp", (DL_FUNC) &_normlayers_nl_dropout_backward_cpp, 3},
     {"_normlayers_nl_gather_rows_cpp", (DL_FUNC) &_normlayers_nl_gather_rows_cpp, 2},
     {"_normlayers_nl_gather_range_cpp", (DL_FUNC) &_normlayers_nl_gather_range_cpp, 3},
     {"_normlayers_nl_alloc_array_cpp", (DL_FUNC) &_normlayers_nl_alloc_array_cpp, 1},
@@ -187,6 +322,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_cpp_norm_backward", (DL_FUNC) &_normlayers_cpp_norm_backward, 11},
     {"_normlayers_cpp_omp_procs", (DL_FUNC) &_normlayers_cpp_omp_procs, 0},
     {"_normlayers_cpp_min_parallel_elements", (DL_FUNC) &_normlayers_cpp_min_parallel_elements, 0},
+    {"_normlayers_nl_sgd_update_cpp", (DL_FUNC) &_normlayers_nl_sgd_update_cpp, 6},
+    {"_normlayers_nl_adam_update_cpp", (DL_FUNC) &_normlayers_nl_adam_update_cpp, 10},
+    {"_normlayers_nl_rmsprop_update_cpp", (DL_FUNC) &_normlayers_nl_rmsprop_update_cpp, 10},
     {NULL, NULL, 0}
 };
 
