@@ -3,7 +3,7 @@
 # keras/src/utils/progbar.py):
 # * verbose = 1: a live bar per epoch (a cli progress bar, updated every step
 #   with the running loss and metrics and an ETA), then the epoch's final line
-#   `32/32 ━━━━━━━━━━━━━━━━━━━━ 1s 20ms/step - loss: 0.1234 - val_loss: ...`;
+#   `32/32 <bar of 20 \u2501> 1s 20ms/step - loss: 0.1234 - val_loss: ...`;
 # * verbose = 2: only the final line, `32/32 - 1s - 20ms/step - loss: ...`;
 # * `Epoch i/n` before each epoch when there is more than one.
 # It is a callback appended last to the run's callbacks, as Keras does.
@@ -51,9 +51,14 @@ nl_progress_count <- function(current, target) {
   sprintf(paste0("%", nchar(as.character(target)), "d/%d"), current, target)
 }
 
+# Keras draws the bar with "\u2501" (green done, white to do); "=" where the
+# output cannot show Unicode.
+nl_progress_bar_char <- function() if (cli::is_utf8_output()) "\u2501" else "="
+
 nl_progress_bar_chars <- function(current, target, width = 20L) {
   done <- if (target > 0) as.integer(width * current / target) else width
-  paste0(cli::col_green(strrep("\u2501", done)), cli::col_white(strrep("\u2501", width - done)))
+  ch <- nl_progress_bar_char()
+  paste0(cli::col_green(strrep(ch, done)), cli::col_white(strrep(ch, width - done)))
 }
 
 # One progress display for `target` steps.
