@@ -368,7 +368,3 @@ nl_fit_failed <- function(cause, epoch, epochs, step, steps, history,
     call = .nl_ctx$call %||% call
   )
 }
-
-nl_format_logs <- function(logs) {
-  paste(sprintf("%s: %.4f", names(logs), unlist(logs)), collapse = " - ")
-}
