@@ -51,19 +51,26 @@ nl_progress_count <- function(current, target) {
   sprintf(paste0("%", nchar(as.character(target)), "d/%d"), current, target)
 }
 
-# Keras draws the bar with "\u2501" (green done, white to do); "=" where the
-# output cannot show Unicode.
+# Keras draws the bar with "\u2501", green for the steps done and white for
+# the rest. Without colours the rest is drawn thinner ("\u2500"), and with
+# ASCII output the bar is "=" then ".".
 nl_progress_bar_char <- function() if (cli::is_utf8_output()) "\u2501" else "="
+
+nl_progress_bar_todo_char <- function() {
+  if (!cli::is_utf8_output()) return(".")
+  if (cli::num_ansi_colors() > 1) "\u2501" else "\u2500"
+}
 
 nl_progress_bar_chars <- function(current, target, width = 20L) {
   done <- if (target > 0) as.integer(width * current / target) else width
-  ch <- nl_progress_bar_char()
-  paste0(cli::col_green(strrep(ch, done)), cli::col_white(strrep(ch, width - done)))
+  paste0(cli::col_green(strrep(nl_progress_bar_char(), done)),
+         cli::col_white(strrep(nl_progress_bar_todo_char(), width - done)))
 }
 
 # One progress display for `target` steps.
 nl_progbar <- function(target, verbose) {
-  pb <- new.env(parent = emptyenv())
+  # cli evaluates the bar's format in this environment
+  pb <- new.env(parent = baseenv())
   pb$target <- target
   pb$verbose <- verbose
   pb$start <- Sys.time()
@@ -92,7 +99,7 @@ nl_progbar_update <- function(pb, current, logs) {
                     nl_progress_eta(tps * (pb$target - current)),
                     nl_progress_time_per_step(tps), nl_progress_values(logs))
   if (is.null(pb$id)) {
-    pb$id <- cli::cli_progress_bar(total = pb$target, format = "{pb$line}", clear = TRUE,
+    pb$id <- cli::cli_progress_bar(total = pb$target, format = "{line}", clear = TRUE,
                                    .envir = pb, .auto_close = FALSE)
   }
   cli::cli_progress_update(id = pb$id, set = current, .envir = pb)

@@ -67,7 +67,7 @@ test_that("the live bar shows the running values and an ETA", {
   pb$start <- Sys.time() - 2        # 2 s for the first 2 steps
   nl_progbar_update(pb, 2, list(loss = 0.25, mae = 1e-4))
   on.exit(cli::cli_progress_done(id = pb$id, .envir = pb), add = TRUE)
-  expect_match(pb$line, paste0("^ 2/10 ", strrep(nl_progress_bar_char(), 4), strrep(nl_progress_bar_char(), 16),
+  expect_match(pb$line, paste0("^ 2/10 ", strrep(nl_progress_bar_char(), 4), strrep(nl_progress_bar_todo_char(), 16),
                                " [0-9]+s [0-9.]+(s|ms)/step - loss: 0.2500 - mae: 1.0000e-04$"))
   expect_match(pb$line, " 8s 1s/step", fixed = TRUE)
 })
@@ -106,4 +106,20 @@ test_that("verbose follows keras3: 'auto' and getOption('keras.verbose')", {
   model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
   compile(model, loss = "mse")
   expect_output(evaluate(model, matrix(1, 3, 2), 1:3), "^1/1 - ")
+})
+
+test_that("the live bar is drawn by cli without errors", {
+  withr::local_options(cli.progress_show_after = 0, cli.dynamic = FALSE,
+                       cli.progress_throttle = 0)
+  msgs <- character()
+  out <- withCallingHandlers(
+    capture.output(pg_fit(1)),
+    message = function(m) {
+      msgs <<- c(msgs, conditionMessage(m))
+      invokeRestart("muffleMessage")
+    })
+  expect_length(out, 4)
+  live <- paste(msgs, collapse = "\n")
+  expect_match(live, "1/4 ")
+  expect_match(live, "loss: [0-9.]+ - mae: [0-9.]+")
 })
