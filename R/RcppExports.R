@@ -85,3 +85,7 @@ nl_rmsprop_update_cpp <- function(w, g, v, a, m, lr, rho, momentum, epsilon, cen
     .Call(`_normlayers_nl_rmsprop_update_cpp`, w, g, v, a, m, lr, rho, momentum, epsilon, centered)
 }
 
+nl_adam_update_all_cpp <- function(weights, grads, slots, alpha, beta_1, beta_2, epsilon, amsgrad) {
+    .Call(`_normlayers_nl_adam_update_all_cpp`, weights, grads, slots, alpha, beta_1, beta_2, epsilon, amsgrad)
+}
+

@@ -73,8 +73,7 @@ nl_check_activation <- function(activation, arg = "activation", call = rlang::ca
 nl_activation_codes <- c(linear = 0L, relu = 1L, sigmoid = 2L, tanh = 3L, softmax = 4L)
 
 nl_activation_code <- function(name) {
-  code <- nl_activation_codes[name]
-  if (is.na(code)) NA_integer_ else unname(code)
+  switch(name, linear = 0L, relu = 1L, sigmoid = 2L, tanh = 3L, softmax = 4L, NA_integer_)
 }
 
 nl_activation_forward <- function(name, x) {

@@ -255,10 +255,10 @@ print.nl_optimizer <- function(x, ...) {
 
 # ---- applying gradients ------------------------------------------------------
 
-nl_optimizer_snapshot <- function(opt) as.list(opt$state, all.names = TRUE)
+nl_optimizer_snapshot <- function(opt) as.list(.subset2(opt, "state"), all.names = TRUE)
 
 nl_optimizer_restore <- function(opt, snap) {
-  for (nm in names(snap)) assign(nm, snap[[nm]], envir = opt$state)
+  for (nm in names(snap)) assign(nm, snap[[nm]], envir = .subset2(opt, "state"))
   invisible(NULL)
 }
 
@@ -281,23 +281,55 @@ nl_clip_gradients <- function(cfg, grads) {
 # Applies one step: `weights` and `grads` are named lists with the same keys.
 # Returns the new weights; the optimizer's state is updated.
 nl_optimizer_apply <- function(opt, weights, grads) {
-  cfg <- opt$config
-  st <- opt$state
-  grads <- nl_clip_gradients(cfg, grads[names(weights)])
+  cfg <- .subset2(opt, "config")
+  st <- .subset2(opt, "state")
+  keys <- names(weights)
+  if (!is.null(names(grads)) && !identical(names(grads), keys)) grads <- grads[keys]
+  grads <- nl_clip_gradients(cfg, grads)
   t <- st$iterations + 1L
-  lr <- nl_optimizer_lr(opt)
-  out <- weights
-  for (key in names(weights)) {
-    w <- weights[[key]]
-    g <- grads[[key]]
-    if (!is.null(cfg$weight_decay)) w <- w - w * cfg$weight_decay * lr
-    slot <- st$slots[[key]]
-    res <- nl_update_step(opt, w, g, slot, lr, t)
-    st$slots[[key]] <- res$slot
-    out[[key]] <- res$w
+  # the current rate (callbacks change it in the state): nl_optimizer_lr()
+  lr <- st$learning_rate %||% cfg$learning_rate
+  if (!is.null(cfg$weight_decay)) {
+    weights <- lapply(weights, function(w) w - w * cfg$weight_decay * lr)
   }
+  slots <- st$slots
+  res <- nl_update_all(opt, weights, grads, unname(slots[keys]), lr, t)
+  slots[keys] <- res$slots
+  if (any(empty <- vapply(slots, is.null, TRUE))) slots <- slots[!empty]
+  st$slots <- slots
   st$iterations <- t
+  out <- res$weights
+  names(out) <- keys
   out
+}
+
+# Updates every weight of a step: `weights`, `grads` and `slots` are parallel
+# lists (a slot is NULL before the first update). Returns list(weights,
+# slots). The default runs nl_update_step() per weight; Adam does all in one
+# C++ call.
+nl_update_all <- function(opt, weights, grads, slots, lr, t) UseMethod("nl_update_all")
+
+#' @export
+nl_update_all.default <- function(opt, weights, grads, slots, lr, t) {
+  new_w <- weights
+  new_s <- vector("list", length(weights))
+  for (i in seq_along(weights)) {
+    res <- nl_update_step(opt, weights[[i]], grads[[i]], slots[[i]], lr, t)
+    new_w[[i]] <- res$w
+    if (!is.null(res$slot)) new_s[[i]] <- res$slot
+  }
+  list(weights = new_w, slots = new_s)
+}
+
+#' @export
+nl_update_all.nl_optimizer_adam <- function(opt, weights, grads, slots, lr, t) {
+  cfg <- .subset2(opt, "config")
+  if (!all(vapply(weights, is.double, TRUE)) || !all(vapply(grads, is.double, TRUE))) {
+    return(NextMethod())
+  }
+  alpha <- lr * sqrt(1 - cfg$beta_2^t) / (1 - cfg$beta_1^t)
+  nl_adam_update_all_cpp(weights, grads, slots, alpha, cfg$beta_1, cfg$beta_2, cfg$epsilon,
+                         cfg$amsgrad)
 }
 
 nl_update_step <- function(opt, w, g, slot, lr, t) UseMethod("nl_update_step")
@@ -311,7 +343,7 @@ nl_as_double <- function(x) {
 
 #' @export
 nl_update_step.nl_optimizer_sgd <- function(opt, w, g, slot, lr, t) {
-  cfg <- opt$config
+  cfg <- .subset2(opt, "config")
   w <- nl_as_double(w)
   g <- nl_as_double(g)
   if (cfg$momentum == 0) return(list(w = w - g * lr, slot = NULL))
@@ -321,7 +353,7 @@ nl_update_step.nl_optimizer_sgd <- function(opt, w, g, slot, lr, t) {
 
 #' @export
 nl_update_step.nl_optimizer_adam <- function(opt, w, g, slot, lr, t) {
-  cfg <- opt$config
+  cfg <- .subset2(opt, "config")
   alpha <- lr * sqrt(1 - cfg$beta_2^t) / (1 - cfg$beta_1^t)
   res <- nl_adam_update_cpp(nl_as_double(w), nl_as_double(g), slot$m, slot$v, slot$vhat,
                             alpha, cfg$beta_1, cfg$beta_2, cfg$epsilon, cfg$amsgrad)
@@ -332,7 +364,7 @@ nl_update_step.nl_optimizer_adam <- function(opt, w, g, slot, lr, t) {
 
 #' @export
 nl_update_step.nl_optimizer_rmsprop <- function(opt, w, g, slot, lr, t) {
-  cfg <- opt$config
+  cfg <- .subset2(opt, "config")
   res <- nl_rmsprop_update_cpp(nl_as_double(w), nl_as_double(g), slot$v, slot$a, slot$m, lr,
                                cfg$rho, cfg$momentum, cfg$epsilon, cfg$centered)
   new_slot <- list(v = res$v)

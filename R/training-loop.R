@@ -34,6 +34,16 @@ nl_activity_penalty <- function(reg, y) {
   TRUE
 }
 
+# The S3 method a generic dispatches to for `obj`, found once so that the
+# loops call it directly.
+nl_s3_method <- function(obj, generic) {
+  for (cl in c(class(obj), "default")) {
+    m <- utils::getS3method(generic, cl, optional = TRUE, envir = asNamespace("normlayers"))
+    if (!is.null(m)) return(m)
+  }
+  function(...) get(generic, envir = asNamespace("normlayers"))(...)
+}
+
 # Resolved once per fit()/evaluate() call, after the model is built.
 # Regularizer functions without a gradient are refused here, before the first
 # step, when their weight (or a batch of the layer's output, for an activity
@@ -45,6 +55,7 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
   train <- lapply(slots, function(s) {
     info <- s$st$weight_info[[s$name]]
     list(st = s$st, name = s$name, key = paste0(s$layer, "/", s$name), shape = info$shape,
+         dim = if (length(info$shape) > 1) as.integer(info$shape),
          regularizer = info$regularizer, constraint = info$constraint)
   })
   regs <- Filter(function(s) !is.null(s$st$weight_info[[s$name]]$regularizer),
@@ -66,12 +77,34 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
                                  what = sprintf("the output of layer \"%s\"", u$name), call = call)
     }
   }
+  leaves <- nl_leaf_layers(model)
+  has_activity <- any(vapply(leaves, function(l) !is.null(nl_state(l)$config$activity_regularizer), TRUE))
+  # Where each trainable weight's gradient comes from: the unit that runs its
+  # layer, and the name the unit gives it (a model unit keys its gradients
+  # "<layer>/<weight>").
+  unit_of <- list()
+  for (i in seq_along(units)) {
+    u <- units[[i]]
+    if (inherits(u, "nl_model")) {
+      for (l in nl_leaf_layers(u)) unit_of[[l$name]] <- i
+    } else {
+      unit_of[[u$name]] <- i
+    }
+  }
+  for (j in seq_along(train)) {
+    lname <- substr(train[[j]]$key, 1, nchar(train[[j]]$key) - nchar(train[[j]]$name) - 1)
+    ui <- unit_of[[lname]]
+    train[[j]]$unit <- ui
+    train[[j]]$gname <- if (inherits(units[[ui]], "nl_model")) train[[j]]$key else train[[j]]$name
+  }
   list(
     model = model,
     layers = nl_all_layers(model),
+    forward = lapply(units, nl_s3_method, generic = "nl_layer_forward"),
+    backward = lapply(units, nl_s3_method, generic = "nl_layer_backward"),
+    leaf_states = lapply(leaves, nl_state),
+    has_activity = has_activity,
     units = units,
-    prefix = vapply(units, function(u) if (inherits(u, "nl_model")) "" else paste0(u$name, "/"), ""),
-    is_model = vapply(units, inherits, TRUE, "nl_model"),
     train = train,
     keys = vapply(train, `[[`, "", "key"),
     regs = regs,
@@ -91,30 +124,30 @@ nl_plan_penalty <- function(plan) {
 }
 
 nl_plan_forward <- function(plan, x, training) {
-  old <- .nl_activity$total
-  .nl_activity$total <- 0
-  on.exit(.nl_activity$total <- old, add = TRUE)
+  if (plan$has_activity) {
+    old <- .nl_activity$total
+    .nl_activity$total <- 0
+    on.exit(.nl_activity$total <- old, add = TRUE)
+  }
   units <- plan$units
+  fwd <- plan$forward
   caches <- vector("list", length(units))
   for (i in seq_along(units)) {
-    res <- nl_layer_forward(units[[i]], x, training)
+    res <- fwd[[i]](units[[i]], x, training)
     caches[[i]] <- res$cache
     x <- res$output
   }
-  list(output = x, cache = caches, activity = .nl_activity$total)
+  list(output = x, cache = caches, activity = if (plan$has_activity) .nl_activity$total else 0)
 }
 
-# Gradients keyed "<layer>/<weight>" (a unit that is a model keys its own).
+# The gradients of each unit's weights, as the unit names them.
 nl_plan_backward <- function(plan, caches, dy) {
   units <- plan$units
-  grads <- list()
+  bwd <- plan$backward
+  grads <- vector("list", length(units))
   for (i in rev(seq_along(units))) {
-    res <- nl_layer_backward(units[[i]], caches[[i]], dy)
-    g <- res$grads
-    if (length(g)) {
-      if (!plan$is_model[[i]]) names(g) <- paste0(plan$prefix[[i]], names(g))
-      grads[names(g)] <- g
-    }
+    res <- bwd[[i]](units[[i]], caches[[i]], dy)
+    if (length(res$grads)) grads[[i]] <- res$grads
     dy <- res$dx
   }
   grads
@@ -134,15 +167,43 @@ nl_batch_range <- function(x, from, count) {
 
 # ---- one training step -------------------------------------------------------
 
+# What a training step can change in a layer: its weights (moving statistics
+# included) and a dropout layer's random stream. Layers are built before the
+# loop, so nothing else in their state changes during a step.
+nl_step_snapshot <- function(states) {
+  lapply(states, function(st) list(weights = st$weights, rng_state = st$rng_state))
+}
+
+nl_step_restore <- function(states, snap) {
+  for (i in seq_along(states)) {
+    st <- states[[i]]
+    st$weights <- snap[[i]]$weights
+    if (!is.null(snap[[i]]$rng_state) || !is.null(st$rng_state)) st$rng_state <- snap[[i]]$rng_state
+  }
+}
+
+# A weight or gradient in the weight's storage form (a plain vector for 1-D
+# shapes, else an array), copying only when it is not in that form already.
+nl_weight_form <- function(v, s) {
+  if (is.double(v)) {
+    if (is.null(s$dim)) {
+      if (is.null(attributes(v))) return(v)
+    } else if (identical(dim(v), s$dim) && is.null(dimnames(v))) {
+      return(v)
+    }
+  }
+  nl_shape_value(as.double(v), s$shape)
+}
+
 # A training step on one batch. Everything it changes (layer state, optimizer
 # state) is restored if it fails.
 nl_train_step <- function(plan, xb, yb, swb = NULL) {
   opt <- plan$optimizer
   osnap <- nl_optimizer_snapshot(opt)
-  lsnap <- nl_snapshot(plan$layers)
+  lsnap <- nl_step_snapshot(plan$leaf_states)
   ok <- FALSE
   on.exit(if (!ok) {
-    nl_restore_snapshot(lsnap)
+    nl_step_restore(plan$leaf_states, lsnap)
     nl_optimizer_restore(opt, osnap)
   }, add = TRUE)
   fw <- nl_plan_forward(plan, xb, TRUE)
@@ -151,28 +212,36 @@ nl_train_step <- function(plan, xb, yb, swb = NULL) {
   loss <- lo$value + nl_plan_penalty(plan) + fw$activity
   # The first layer's input needs no gradient.
   if (is.list(fw$cache[[1]])) fw$cache[[1]]$skip_dx <- TRUE
-  bgrads <- nl_plan_backward(plan, fw$cache, lo$grad)
+  ugrads <- nl_plan_backward(plan, fw$cache, lo$grad)
   train <- plan$train
-  has_grad <- plan$keys %in% names(bgrads)
-  if (!all(has_grad)) train <- train[has_grad]
-  keys <- plan$keys[has_grad]
-  weights <- vector("list", length(train))
-  grads <- vector("list", length(train))
-  names(weights) <- names(grads) <- keys
-  for (i in seq_along(train)) {
+  n_tr <- length(train)
+  weights <- grads <- vector("list", n_tr)
+  has_grad <- rep(TRUE, n_tr)
+  for (i in seq_len(n_tr)) {
     s <- train[[i]]
+    g <- ugrads[[s$unit]][[s$gname]]
+    if (is.null(g)) {
+      has_grad[i] <- FALSE
+      next
+    }
     w <- s$st$weights[[s$name]]
     weights[[i]] <- w
-    g <- nl_shape_value(as.double(bgrads[[keys[[i]]]]), s$shape)
+    g <- nl_weight_form(g, s)
     if (!is.null(s$regularizer)) g <- g + nl_regularizer_gradient(s$regularizer, w)
     grads[[i]] <- g
   }
-  new <- if (length(keys)) nl_optimizer_apply(opt, weights, grads) else list()
+  names(weights) <- plan$keys
+  if (!all(has_grad)) {
+    train <- train[has_grad]
+    weights <- weights[has_grad]
+    grads <- grads[has_grad]
+  }
+  new <- if (length(train)) nl_optimizer_apply(opt, weights, grads) else list()
   for (i in seq_along(train)) {
     s <- train[[i]]
     w <- new[[i]]
     if (!is.null(s$constraint)) w <- nl_constraint_apply(s$constraint, w)
-    s$st$weights[[s$name]] <- nl_shape_value(as.double(w), s$shape)
+    s$st$weights[[s$name]] <- nl_weight_form(w, s)
   }
   res <- list(loss = loss, metrics = nl_plan_batch_metrics(plan, yb, fw$output, swb))
   ok <- TRUE
@@ -266,52 +335,58 @@ nl_fit_loop <- function(plan, data, val, opts) {
   nl_set_stop_training(model, FALSE)
   nl_callbacks_run(cbs, "on_train_begin")
   train_logs <- NULL
-  for (epoch in seq.int(opts$initial_epoch, length.out = max(0L, epochs - opts$initial_epoch))) {
-    nl_callbacks_run(cbs, "on_epoch_begin", epoch)
-    acc <- nl_logs_accumulator(plan)
-    batches <- nl_epoch_batches(it, n, bs, opts$shuffle, opts$steps_per_epoch)
-    for (k in seq_along(batches)) {
-      step <- k - 1L
-      nl_callbacks_run(cbs, "on_train_batch_begin", step)
-      s <- (batches[[k]] - 1) * bs
-      m <- min(bs, n - s)
-      if (is.null(it$order)) {
-        xb <- nl_batch_range(data$x, s + 1, m)
-        yb <- nl_slice_range(data$y, s + 1, m)
-        swb <- if (is.null(data$sw)) NULL else data$sw[seq.int(s + 1, length.out = m)]
-      } else {
-        idx <- it$order[seq.int(s + 1, length.out = m)]
-        xb <- nl_batch_rows(data$x, idx)
-        yb <- nl_slice_rows(data$y, idx)
-        swb <- if (is.null(data$sw)) NULL else data$sw[idx]
+  epoch <- opts$initial_epoch
+  k <- 0L
+  n_steps <- steps
+  # One handler for the whole loop: it reads the epoch and step reached (the
+  # step is NA for the validation run and the epoch's callbacks).
+  tryCatch(
+    for (epoch in seq.int(opts$initial_epoch, length.out = max(0L, epochs - opts$initial_epoch))) {
+      k <- NA_integer_
+      nl_callbacks_run(cbs, "on_epoch_begin", epoch)
+      acc <- nl_logs_accumulator(plan)
+      batches <- nl_epoch_batches(it, n, bs, opts$shuffle, opts$steps_per_epoch)
+      n_steps <- length(batches)
+      for (k in seq_along(batches)) {
+        step <- k - 1L
+        nl_callbacks_run(cbs, "on_train_batch_begin", step)
+        s <- (batches[[k]] - 1) * bs
+        m <- min(bs, n - s)
+        if (is.null(it$order)) {
+          xb <- nl_batch_range(data$x, s + 1, m)
+          yb <- nl_slice_range(data$y, s + 1, m)
+          swb <- if (is.null(data$sw)) NULL else data$sw[seq.int(s + 1, length.out = m)]
+        } else {
+          idx <- it$order[seq.int(s + 1, length.out = m)]
+          xb <- nl_batch_rows(data$x, idx)
+          yb <- nl_slice_rows(data$y, idx)
+          swb <- if (is.null(data$sw)) NULL else data$sw[idx]
+        }
+        r <- nl_train_step(plan, xb, yb, swb)
+        acc$add(r$loss, m, r$metrics)
+        if (!is.null(opts$done)) opts$done$steps <- opts$done$steps + 1L
+        nl_callbacks_run(cbs, "on_train_batch_end", step, acc$logs())
+        if (nl_stop_training(model)) break
       }
-      r <- tryCatch(nl_train_step(plan, xb, yb, swb), error = identity)
-      if (inherits(r, "error")) {
-        nl_fit_failed(r, epoch + 1L, epochs, k, length(batches), nl_history(hcb, opts$verbose, epochs, steps))
+      k <- NA_integer_
+      logs <- acc$logs()
+      if (!is.null(val) && nl_should_validate(epoch, opts$validation_freq)) {
+        vcount <- val$count
+        if (!is.null(opts$validation_steps)) vcount <- min(vcount, opts$validation_steps * val_bs)
+        vl <- nl_test_loop(plan, val$x, val$y, val$from, vcount, val_bs,
+                           sw = if (is.null(val$sw)) NULL else val$sw[seq_len(vcount)], cbs = cbs)
+        names(vl) <- paste0("val_", names(vl))
+        logs <- c(logs, vl)
       }
-      acc$add(r$loss, m, r$metrics)
-      if (!is.null(opts$done)) opts$done$steps <- opts$done$steps + 1L
-      nl_callbacks_run(cbs, "on_train_batch_end", step, acc$logs())
+      logs <- nl_callbacks_run(cbs, "on_epoch_end", epoch, logs)
+      train_logs <- logs
       if (nl_stop_training(model)) break
+    },
+    error = function(e) {
+      nl_fit_failed(e, as.integer(epoch) + 1L, epochs, k, n_steps,
+                    nl_history(hcb, opts$verbose, epochs, steps))
     }
-    logs <- acc$logs()
-    if (!is.null(val) && nl_should_validate(epoch, opts$validation_freq)) {
-      vcount <- val$count
-      if (!is.null(opts$validation_steps)) vcount <- min(vcount, opts$validation_steps * val_bs)
-      vl <- tryCatch(nl_test_loop(plan, val$x, val$y, val$from, vcount, val_bs,
-                                  sw = if (is.null(val$sw)) NULL else val$sw[seq_len(vcount)],
-                                  cbs = cbs),
-                     error = identity)
-      if (inherits(vl, "error")) {
-        nl_fit_failed(vl, epoch + 1L, epochs, NA, steps, nl_history(hcb, opts$verbose, epochs, steps))
-      }
-      names(vl) <- paste0("val_", names(vl))
-      logs <- c(logs, vl)
-    }
-    logs <- nl_callbacks_run(cbs, "on_epoch_end", epoch, logs)
-    train_logs <- logs
-    if (nl_stop_training(model)) break
-  }
+  )
   nl_callbacks_run(cbs, "on_train_end", logs = train_logs)
   nl_history(hcb, opts$verbose, epochs, steps)
 }

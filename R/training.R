@@ -259,11 +259,23 @@ nl_check_validation_shape <- function(x, vx, call = rlang::caller_env()) {
 #' `on_train_end`. Training stops after the current step (and epoch) when a
 #' callback sets `model$stop_training <- TRUE`.
 #'
-#' If a step fails, the model and the optimizer are left as they were before
-#' that step (the error, of class `normlayers_error_fit`, carries the history
-#' of the completed epochs); invalid arguments or data (e.g. `x` and `y` with
-#' different numbers of samples, or `y` not matching the model's output) are
-#' refused before anything changes.
+#' Every argument and all the data, `validation_data` included, are checked
+#' before the first step: invalid arguments or data (e.g. `x` and `y` with
+#' different numbers of samples, `y` not matching the model's output, no
+#' samples, missing or infinite values in `y`, validation inputs of another
+#' shape) are refused with a classed error before anything changes.
+#'
+#' If a step fails part-way (say a constraint function errors in epoch 3), that
+#' step is undone and the steps before it are kept, so a failure late in
+#' training does not throw away the epochs before it. `fit()` then raises an
+#' error of class `normlayers_error_fit` whose `parent` is the original error
+#' and which records `epoch`, `step` (`NA` when the validation at the end of an
+#' epoch failed) and `history`, the history of the completed epochs. A failure
+#' in the very first step leaves the model as it was (unbuilt included).
+#'
+#' Batches are gathered with one allocation of the batch's size and
+#' `validation_split` reads both parts in place, so an epoch costs time
+#' proportional to the number of samples.
 #'
 #' @param object A compiled model (see [compile()]).
 #' @param x Input data: an array, vector or data frame with one sample per row

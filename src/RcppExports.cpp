@@ -302,6 +302,23 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// nl_adam_update_all_cpp
+SEXP nl_adam_update_all_cpp(SEXP weights, SEXP grads, SEXP slots, double alpha, double beta_1, double beta_2, double epsilon, bool amsgrad);
+RcppExport SEXP _normlayers_nl_adam_update_all_cpp(SEXP weightsSEXP, SEXP gradsSEXP, SEXP slotsSEXP, SEXP alphaSEXP, SEXP beta_1SEXP, SEXP beta_2SEXP, SEXP epsilonSEXP, SEXP amsgradSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type grads(gradsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type slots(slotsSEXP);
+    Rcpp::traits::input_parameter< double >::type alpha(alphaSEXP);
+    Rcpp::traits::input_parameter< double >::type beta_1(beta_1SEXP);
+    Rcpp::traits::input_parameter< double >::type beta_2(beta_2SEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< bool >::type amsgrad(amsgradSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_adam_update_all_cpp(weights, grads, slots, alpha, beta_1, beta_2, epsilon, amsgrad));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_nl_dense_forward_cpp", (DL_FUNC) &_normlayers_nl_dense_forward_cpp, 4},
@@ -325,6 +342,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_nl_sgd_update_cpp", (DL_FUNC) &_normlayers_nl_sgd_update_cpp, 6},
     {"_normlayers_nl_adam_update_cpp", (DL_FUNC) &_normlayers_nl_adam_update_cpp, 10},
     {"_normlayers_nl_rmsprop_update_cpp", (DL_FUNC) &_normlayers_nl_rmsprop_update_cpp, 10},
+    {"_normlayers_nl_adam_update_all_cpp", (DL_FUNC) &_normlayers_nl_adam_update_all_cpp, 8},
     {NULL, NULL, 0}
 };
 

@@ -5,6 +5,10 @@
 // results are the same to the last bit. A missing slot (NULL) starts at w * 0.
 #include <Rcpp.h>
 #include <cmath>
+#include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace {
 
@@ -26,6 +30,16 @@ void check(SEXP w, SEXP g) {
   if (TYPEOF(w) != REALSXP || TYPEOF(g) != REALSXP || XLENGTH(w) != XLENGTH(g)) {
     Rcpp::stop("The weight and its gradient must be double arrays of the same size.");
   }
+}
+
+// out[i] = sqrt(in[i]), two at a time with SSE2 (std::sqrt in a loop is not
+// vectorized because of errno); both are correctly rounded, so identical.
+void sqrt_array(const double* in, double* out, R_xlen_t n) {
+  R_xlen_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 1 < n; i += 2) _mm_storeu_pd(out + i, _mm_sqrt_pd(_mm_loadu_pd(in + i)));
+#endif
+  for (; i < n; ++i) out[i] = std::sqrt(in[i]);
 }
 
 SEXP named_list(std::initializer_list<std::pair<const char*, SEXP>> items) {
@@ -91,25 +105,29 @@ SEXP nl_adam_update_cpp(SEXP w, SEXP g, SEXP m, SEXP v, SEXP vhat, double alpha,
   double* ov = REAL(nv);
   double* oh = amsgrad ? REAL(nh) : nullptr;
   const double c1 = 1 - beta_1, c2 = 1 - beta_2;
+  // Pass 1: the moments; pass 2: sqrt of the second moment (into the new
+  // weight's memory); pass 3: the weight.
   for (R_xlen_t i = 0; i < n; ++i) {
     const double zero = pw[i] * 0;
     const double m0 = pm ? pm[i] : zero;
     const double v0 = pv ? pv[i] : zero;
     const double gi = pg[i];
-    const double m1 = m0 + (gi - m0) * c1;
-    double v1 = v0 + (gi * gi - v0) * c2;
-    om[i] = m1;
-    ov[i] = v1;
-    if (amsgrad) {
-      const double h0 = ph ? ph[i] : zero;
-      // pmax(): NA/NaN propagate.
-      const double h1 = (std::isnan(h0) || std::isnan(v1)) ? (std::isnan(h0) ? h0 : v1)
-                        : (h0 > v1 ? h0 : v1);
-      oh[i] = h1;
-      v1 = h1;
-    }
-    ow[i] = pw[i] - m1 * alpha / (std::sqrt(v1) + epsilon);
+    om[i] = m0 + (gi - m0) * c1;
+    ov[i] = v0 + (gi * gi - v0) * c2;
   }
+  const double* vuse = ov;
+  if (amsgrad) {
+    for (R_xlen_t i = 0; i < n; ++i) {
+      const double h0 = ph ? ph[i] : pw[i] * 0;
+      const double v1 = ov[i];
+      // pmax(): NA/NaN propagate.
+      oh[i] = (std::isnan(h0) || std::isnan(v1)) ? (std::isnan(h0) ? h0 : v1)
+              : (h0 > v1 ? h0 : v1);
+    }
+    vuse = oh;
+  }
+  sqrt_array(vuse, ow, n);
+  for (R_xlen_t i = 0; i < n; ++i) ow[i] = pw[i] - om[i] * alpha / (ow[i] + epsilon);
   SEXP res = named_list({{"w", nw}, {"m", nm}, {"v", nv}, {"vhat", nh}});
   UNPROTECT(4);
   return res;
@@ -163,5 +181,47 @@ SEXP nl_rmsprop_update_cpp(SEXP w, SEXP g, SEXP v, SEXP a, SEXP m, double lr, do
   }
   SEXP res = named_list({{"w", nw}, {"v", nv}, {"a", na}, {"m", nm}});
   UNPROTECT(4);
+  return res;
+}
+
+namespace {
+
+SEXP list_get(SEXP lst, const char* name) {
+  if (Rf_isNull(lst) || TYPEOF(lst) != VECSXP) return R_NilValue;
+  SEXP nms = Rf_getAttrib(lst, R_NamesSymbol);
+  if (Rf_isNull(nms)) return R_NilValue;
+  for (R_xlen_t i = 0; i < XLENGTH(lst); ++i) {
+    if (std::strcmp(CHAR(STRING_ELT(nms, i)), name) == 0) return VECTOR_ELT(lst, i);
+  }
+  return R_NilValue;
+}
+
+}  // namespace
+
+// Adam on every weight at once (one call per step instead of one per
+// weight): `weights`, `grads` and `slots` are parallel lists (a slot is NULL
+// or list(m, v[, vhat])). Returns list(weights, slots), parallel lists.
+// [[Rcpp::export(rng = false)]]
+SEXP nl_adam_update_all_cpp(SEXP weights, SEXP grads, SEXP slots, double alpha, double beta_1,
+                            double beta_2, double epsilon, bool amsgrad) {
+  const R_xlen_t k = XLENGTH(weights);
+  if (XLENGTH(grads) != k || XLENGTH(slots) != k) Rcpp::stop("Inconsistent lists.");
+  SEXP nw = PROTECT(Rf_allocVector(VECSXP, k));
+  SEXP ns = PROTECT(Rf_allocVector(VECSXP, k));
+  for (R_xlen_t i = 0; i < k; ++i) {
+    SEXP slot = VECTOR_ELT(slots, i);
+    SEXP r = PROTECT(nl_adam_update_cpp(VECTOR_ELT(weights, i), VECTOR_ELT(grads, i),
+                                        list_get(slot, "m"), list_get(slot, "v"),
+                                        list_get(slot, "vhat"), alpha, beta_1, beta_2,
+                                        epsilon, amsgrad));
+    SET_VECTOR_ELT(nw, i, VECTOR_ELT(r, 0));
+    SEXP s = amsgrad ? named_list({{"m", VECTOR_ELT(r, 1)}, {"v", VECTOR_ELT(r, 2)},
+                                   {"vhat", VECTOR_ELT(r, 3)}})
+                     : named_list({{"m", VECTOR_ELT(r, 1)}, {"v", VECTOR_ELT(r, 2)}});
+    SET_VECTOR_ELT(ns, i, s);
+    UNPROTECT(1);
+  }
+  SEXP res = named_list({{"weights", nw}, {"slots", ns}});
+  UNPROTECT(2);
   return res;
 }

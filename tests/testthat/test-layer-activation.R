@@ -43,3 +43,32 @@ test_that("bad activations error with a class", {
   expect_error(layer_activation(), class = "normlayers_error_missing")
   expect_error(layer_activation(activation = "relu", units = 3), class = "normlayers_error")
 })
+
+test_that("the C++ activations match the R formulas and keep dim", {
+  set.seed(41)
+  for (d in list(c(5, 3), c(2, 3, 4), 7)) {
+    x <- if (length(d) == 1) as.array(rnorm(d)) else random_array(d)
+    x[1] <- 0
+    dy <- x
+    dy[] <- rnorm(length(x))
+    for (act in c("relu", "sigmoid", "tanh", "softmax")) {
+      if (act == "softmax" && length(d) == 1) next
+      y <- nl_activation_forward(act, x)
+      expect_identical(dim(y), dim(x))
+      expect_equal(y, nl_activations[[act]]$forward(x), tolerance = 1e-15)
+      expect_equal(nl_activation_backward(act, x, y, dy),
+                   nl_activations[[act]]$backward(x, y, dy), tolerance = 1e-15)
+    }
+  }
+  expect_identical(nl_activation_forward("relu", c(-1, NaN, 2)), c(0, NaN, 2))
+})
+
+test_that("an activation call allocates about its output", {
+  skip_if_not(capabilities("profmem"))
+  x <- matrix(rnorm(1e5), 1e4, 10)
+  for (act in c("relu", "sigmoid", "tanh", "softmax")) {
+    layer <- layer_activation(activation = act)
+    mem <- sum(bench::bench_memory(layer(x))$mem_alloc)
+    expect_lt(as.numeric(mem), 1.2 * 8 * length(x))
+  }
+})

@@ -670,3 +670,12 @@ test_that("masks are validated and leave the layer unchanged on error", {
   fw <- nl_bn_forward(bn, x, TRUE, mask = matrix(TRUE, 2, 3))
   expect_error(nl_layer_backward(bn, fw$cache, x), class = "normlayers_error_state")
 })
+
+test_that("a training call allocates about its output (dim<- does not copy it)", {
+  skip_if_not(capabilities("profmem"))
+  x <- matrix(rnorm(5e4 * 8), 5e4, 8)
+  bn <- layer_batch_normalization()
+  bn(x[1:4, ], training = TRUE)
+  mem <- as.numeric(sum(bench::bench_memory(bn(x, training = TRUE))$mem_alloc))
+  expect_lt(mem, 1.2 * 8 * length(x))
+})

@@ -63,3 +63,32 @@ test_that("bad dropout arguments error with a class", {
   expect_equal(cfg$rate, 0.25)
   expect_equal(cfg$seed, 2L)
 })
+
+test_that("training dropout draws what runif() draws and allocates about its output", {
+  x <- matrix(rnorm(5e4), 5e3, 10)
+  drop <- layer_dropout(rate = 0.3)
+  set.seed(51)
+  y <- drop(x, training = TRUE)
+  set.seed(51)
+  keep <- (runif(length(x)) >= 0.3) / 0.7
+  expect_identical(y, x * keep)
+  set.seed(51)
+  fw <- nl_layer_forward(drop, x, TRUE)
+  dy <- x * 2
+  expect_identical(nl_layer_backward(drop, fw$cache, dy)$dx, dy * keep)
+  skip_if_not(capabilities("profmem"))
+  mem <- sum(bench::bench_memory(drop(x, training = TRUE))$mem_alloc)
+  expect_lt(as.numeric(mem), 1.2 * 8 * length(x))
+})
+
+test_that("a seeded dropout layer keeps its own stream with the C++ kernel", {
+  x <- matrix(1, 4, 5)
+  a <- layer_dropout(rate = 0.5, seed = 3)
+  b <- layer_dropout(rate = 0.5, seed = 3)
+  set.seed(1)
+  before <- .Random.seed
+  ya <- a(x, training = TRUE)
+  expect_identical(.Random.seed, before)
+  expect_identical(b(x, training = TRUE), ya)
+  expect_false(identical(a(x, training = TRUE), ya))
+})

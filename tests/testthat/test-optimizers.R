@@ -113,3 +113,67 @@ test_that("the learning rate can be read and set, and is shared by copies", {
   expect_error(opt$learning_rate <- -1, class = "normlayers_error_value")
   expect_error(opt$momentum <- 0.9, class = "normlayers_error_state")
 })
+
+# The R formulas of the update steps (the code before the C++ updates).
+oracle_step <- function(cfg, class, w, g, slot, lr, t) {
+  z <- w * 0
+  switch(class,
+    SGD = {
+      m <- (slot$m %||% z) * cfg$momentum - g * lr
+      list(w = if (cfg$nesterov) w + (m * cfg$momentum - g * lr) else w + m, slot = list(m = m))
+    },
+    Adam = {
+      alpha <- lr * sqrt(1 - cfg$beta_2^t) / (1 - cfg$beta_1^t)
+      m <- (slot$m %||% z) + (g - (slot$m %||% z)) * (1 - cfg$beta_1)
+      v <- (slot$v %||% z) + (g^2 - (slot$v %||% z)) * (1 - cfg$beta_2)
+      s <- list(m = m, v = v)
+      if (cfg$amsgrad) {
+        s$vhat <- pmax(slot$vhat %||% z, v)
+        v <- s$vhat
+      }
+      list(w = w - m * alpha / (sqrt(v) + cfg$epsilon), slot = s)
+    },
+    RMSprop = {
+      v <- cfg$rho * (slot$v %||% z) + (1 - cfg$rho) * g^2
+      s <- list(v = v)
+      if (cfg$centered) {
+        a <- cfg$rho * (slot$a %||% z) + (1 - cfg$rho) * g
+        s$a <- a
+        denom <- v - a^2 + cfg$epsilon
+      } else {
+        denom <- v + cfg$epsilon
+      }
+      inc <- lr * g / sqrt(denom)
+      if (cfg$momentum > 0) {
+        s$m <- cfg$momentum * (slot$m %||% z) + inc
+        list(w = w - s$m, slot = s)
+      } else {
+        list(w = w - inc, slot = s)
+      }
+    })
+}
+
+test_that("the one-pass C++ updates equal the R formulas bit for bit", {
+  set.seed(71)
+  opts <- list(optimizer_sgd(0.05, momentum = 0.9), optimizer_sgd(0.05, momentum = 0.8, nesterov = TRUE),
+               optimizer_adam(0.01), optimizer_adam(0.02, amsgrad = TRUE),
+               optimizer_rmsprop(0.01), optimizer_rmsprop(0.01, centered = TRUE, momentum = 0.5))
+  for (opt in opts) {
+    w <- list(k = matrix(rnorm(12), 4, 3), b = rnorm(3))
+    slots <- list()
+    cfg <- opt$config
+    for (t in 1:4) {
+      g <- list(k = matrix(rnorm(12), 4, 3), b = rnorm(3))
+      if (t == 2) g$b[1] <- 0
+      new <- nl_optimizer_apply(opt, w, g)
+      for (k in names(w)) {
+        ref <- oracle_step(cfg, opt$class_name, w[[k]], g[[k]], slots[[k]], cfg$learning_rate, t)
+        expect_identical(new[[k]], ref$w)
+        expect_identical(opt$state$slots[[k]], ref$slot)
+        slots[[k]] <- ref$slot
+      }
+      w <- new
+    }
+    expect_identical(opt$iterations, 4L)
+  }
+})

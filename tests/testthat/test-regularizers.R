@@ -184,3 +184,45 @@ test_that("a NULL regularizer has zero penalty and gradient", {
 test_that("functions without arguments are rejected", {
   expect_error(nl_get_regularizer(function() 1), class = "normlayers_error_regularizer")
 })
+
+test_that("a regularizer function can supply its gradient as an attribute", {
+  f <- function(w) 0.5 * sum(w^2)
+  attr(f, "gradient") <- function(w) 0.5 * 2 * w
+  reg <- nl_get_regularizer(f)
+  x <- matrix(rnorm(200 * 3), 200, 3)
+  expect_identical(nl_regularizer_gradient(reg, x), x)
+  bad <- f
+  attr(bad, "gradient") <- function(w) "no"
+  expect_error(nl_regularizer_gradient(nl_get_regularizer(bad), x),
+               class = "normlayers_error_regularizer")
+})
+
+test_that("without a gradient, large weights are refused instead of costly finite differences", {
+  f <- function(w) sum(abs(w)^3)
+  reg <- nl_get_regularizer(f)
+  small <- rnorm(64)
+  expect_equal(nl_regularizer_gradient(reg, small), 3 * small^2 * sign(small), tolerance = 1e-6)
+  expect_error(nl_regularizer_gradient(reg, rnorm(65)), class = "normlayers_error_regularizer")
+  # fit() refuses before its first step; the penalty alone still works.
+  set.seed(72)
+  model <- keras_model_sequential(input_shape = 20) |> layer_dense(10, kernel_regularizer = f)
+  compile(model, optimizer = "sgd", loss = "mse")
+  w <- get_weights(model)
+  x <- matrix(rnorm(100), 5, 20)
+  y <- matrix(rnorm(50), 5, 10)
+  err <- tryCatch(fit(model, x, y, verbose = 0), error = identity)
+  expect_s3_class(err, "normlayers_error_regularizer")
+  expect_match(conditionMessage(err), "gradient")
+  expect_identical(get_weights(model), w)
+  expect_identical(nl_state(model)$compiled$optimizer$iterations, 0L)
+  expect_equal(evaluate(model, x, y)$loss,
+               mean((x %*% w[[1]] + rep(w[[2]], each = 5) - y)^2) + f(w[[1]]), tolerance = 1e-12)
+  # With the gradient, the same model trains.
+  attr(f, "gradient") <- function(w) 3 * w^2 * sign(w)
+  model2 <- keras_model_sequential(input_shape = 20) |> layer_dense(10, kernel_regularizer = f)
+  compile(model2, optimizer = optimizer_sgd(0.01), loss = "mse")
+  set_weights(model2, w)
+  fit(model2, x, y, batch_size = 5, epochs = 1, verbose = 0)
+  g <- crossprod(x, 2 * (x %*% w[[1]] + rep(w[[2]], each = 5) - y) / 50) + 3 * w[[1]]^2 * sign(w[[1]])
+  expect_equal(get_weights(model2)[[1]], w[[1]] - 0.01 * g, tolerance = 1e-12)
+})
