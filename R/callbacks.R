@@ -76,6 +76,8 @@ nl_callbacks_run <- function(cbs, hook, index = NULL, logs = NULL) {
   logs
 }
 
+nl_callbacks_having <- function(cbs, hook) Filter(function(cb) !is.null(cb[[hook]]), cbs)
+
 # model$stop_training, kept in the model's state.
 nl_stop_training <- function(model) isTRUE(nl_state(model)$stop_training)
 

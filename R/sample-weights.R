@@ -164,6 +164,7 @@ nl_batch_metrics_weighted <- function(metrics, y, p, sw = NULL) {
 # Metric sums of a batch for a training plan: the unweighted metrics, then
 # the weighted ones.
 nl_plan_batch_metrics <- function(plan, y, p, sw = NULL) {
+  if (!length(plan$weighted_metrics)) return(nl_batch_metrics(plan$metrics, y, p))
   c(nl_batch_metrics(plan$metrics, y, p),
     nl_batch_metrics_weighted(plan$weighted_metrics, y, p, sw))
 }

@@ -332,7 +332,11 @@ nl_fit_loop <- function(plan, data, val, opts) {
   val_bs <- opts$validation_batch_size %||% opts$batch_size
   it <- new.env(parent = emptyenv())
   it$pos <- n_batches
+  # The batch hooks run only on the callbacks that have them (often none).
+  cbs_bb <- nl_callbacks_having(cbs, "on_train_batch_begin")
+  cbs_be <- nl_callbacks_having(cbs, "on_train_batch_end")
   nl_set_stop_training(model, FALSE)
+  mst <- nl_state(model)
   nl_callbacks_run(cbs, "on_train_begin")
   train_logs <- NULL
   epoch <- opts$initial_epoch
@@ -349,7 +353,7 @@ nl_fit_loop <- function(plan, data, val, opts) {
       n_steps <- length(batches)
       for (k in seq_along(batches)) {
         step <- k - 1L
-        nl_callbacks_run(cbs, "on_train_batch_begin", step)
+        if (length(cbs_bb)) nl_callbacks_run(cbs_bb, "on_train_batch_begin", step)
         s <- (batches[[k]] - 1) * bs
         m <- min(bs, n - s)
         if (is.null(it$order)) {
@@ -365,8 +369,8 @@ nl_fit_loop <- function(plan, data, val, opts) {
         r <- nl_train_step(plan, xb, yb, swb)
         acc$add(r$loss, m, r$metrics)
         if (!is.null(opts$done)) opts$done$steps <- opts$done$steps + 1L
-        nl_callbacks_run(cbs, "on_train_batch_end", step, acc$logs())
-        if (nl_stop_training(model)) break
+        if (length(cbs_be)) nl_callbacks_run(cbs_be, "on_train_batch_end", step, acc$logs())
+        if (isTRUE(mst$stop_training)) break
       }
       k <- NA_integer_
       logs <- acc$logs()
@@ -380,7 +384,7 @@ nl_fit_loop <- function(plan, data, val, opts) {
       }
       logs <- nl_callbacks_run(cbs, "on_epoch_end", epoch, logs)
       train_logs <- logs
-      if (nl_stop_training(model)) break
+      if (isTRUE(mst$stop_training)) break
     },
     error = function(e) {
       nl_fit_failed(e, as.integer(epoch) + 1L, epochs, k, n_steps,
