@@ -379,3 +379,37 @@ test_that("model checkpoints are written as Keras names them", {
   expect_setequal(grep("^b-", list.files(dir), value = TRUE),
                   c("b-1-2.keras", "b-1-4.keras"))
 })
+
+test_that("a failing callback stops fit() with a classed error and keeps the steps done", {
+  d <- cb_data(20)
+  model <- cb_model()
+  w0 <- get_weights(model)
+  boom <- callback_lambda(on_epoch_end = function(e, logs) if (e == 1) stop("boom"))
+  err <- expect_error(fit(model, d$x, d$y, epochs = 5, batch_size = 10, verbose = 0,
+                          callbacks = list(boom)),
+                      class = "normlayers_error_fit")
+  expect_match(conditionMessage(err$parent), "boom")
+  expect_equal(err$epoch, 2L)
+  expect_length(err$history$metrics$loss, 1)
+  expect_false(identical(get_weights(model), w0))
+  expect_equal(nl_state(model)$compiled$optimizer$iterations, 4L)
+  # a failure before any step leaves the model as it was
+  model2 <- cb_model()
+  w2 <- get_weights(model2)
+  early <- callback_lambda(on_epoch_begin = function(e, logs) stop("too early"))
+  expect_error(fit(model2, d$x, d$y, epochs = 2, verbose = 0, callbacks = list(early)),
+               class = "normlayers_error_fit")
+  expect_identical(get_weights(model2), w2)
+})
+
+test_that("checkpoints of the weights only use save_model_weights()", {
+  skip_if_not(exists("save_model_weights", envir = asNamespace("normlayers"), inherits = FALSE),
+              "save_model_weights() is not in this build")
+  d <- cb_data(10)
+  dir <- withr::local_tempdir()
+  model <- cb_model()
+  fit(model, d$x, d$y, epochs = 2, verbose = 0,
+      callbacks = list(callback_model_checkpoint(file.path(dir, "w-{epoch}.weights.h5"),
+                                                 monitor = "loss", save_weights_only = TRUE)))
+  expect_setequal(list.files(dir), c("w-1.weights.h5", "w-2.weights.h5"))
+})
