@@ -8,10 +8,21 @@
 #'
 #' The data can be streamed: with `batch_size` a large array is read in chunks
 #' of `batch_size` rows, and a list of batches or a function that returns the
-#' next batch can be given instead of one array. The statistics of the batches
-#' are merged exactly (in double precision), so streamed and one-shot
-#' statistics agree to rounding. In an interactive session a progress bar is
-#' shown for long streams.
+#' next batch can be given instead of one array. Each batch's statistics are
+#' taken relative to the first batch's means (a shift that keeps them well
+#' conditioned) and merged with the pairwise update of Chan, Golub and
+#' LeVeque, so streamed and one-shot statistics agree to rounding, also on
+#' data far from 0. In an interactive session a progress bar is shown for
+#' long streams.
+#'
+#' When the layer keeps the batch axis (for example `axis = 1`, or the default
+#' `axis = -1` on 1-D data), each row has its own statistics: `batch_size`
+#' cannot split such data (an error), and a list of batches is merged
+#' position by position, as Keras merges an iterable of batches (every batch
+#' must then have the same number of rows).
+#'
+#' Missing values (`NA`, `NaN`) are refused unless `na.rm = TRUE`; infinite
+#' values are always refused.
 #'
 #' @param object A preprocessing layer, such as one made by
 #'   [layer_normalization()].
@@ -25,7 +36,8 @@
 #'     when there are no more (use `steps` to stop an endless one).
 #' @param ... Arguments for the method, such as `na.rm`.
 #' @param batch_size Optional positive whole number: split each array into
-#'   batches of at most `batch_size` rows (along the first axis).
+#'   batches of at most `batch_size` rows (along the first axis). Not
+#'   possible when the layer keeps the batch axis.
 #' @param steps Optional positive whole number: use at most `steps` batches.
 #' @returns `object`, invisibly, so that `layer %>% adapt(data)` works.
 #' @export
@@ -166,9 +178,13 @@ nl_adapt_source <- function(data, batch_size = NULL, call = rlang::caller_env())
     }
     total <- if (is.null(batch_size)) 1 else max(1, ceiling(dim(x)[1] / batch_size))
   }
-  if (is.null(batch_size)) return(list(next_batch = outer, total = total))
+  if (is.null(batch_size)) {
+    return(list(next_batch = outer, total = total, split = function() FALSE))
+  }
   cur <- NULL
   pos <- 0
+  # `split_rows`: the row count of the first batch that had to be split.
+  split_rows <- NULL
   chunked <- function() {
     repeat {
       if (!is.null(cur) && pos < dim(cur)[1]) {
@@ -179,9 +195,13 @@ nl_adapt_source <- function(data, batch_size = NULL, call = rlang::caller_env())
       nxt <- outer()
       if (is.null(nxt)) return(NULL)
       if (dim(nxt)[1] == 0) return(nxt)
+      if (is.null(split_rows) && dim(nxt)[1] > batch_size) split_rows <<- dim(nxt)[1]
       cur <<- nxt
       pos <<- 0
     }
   }
-  list(next_batch = chunked, total = total)
+  src <- list(next_batch = chunked, total = total, batch_size = batch_size,
+              split = function() !is.null(split_rows))
+  src$split_rows <- function() split_rows
+  src
 }

@@ -9,7 +9,11 @@ nl_constructor_names <- c(
   Normalization = "layer_normalization",
   Dense = "layer_dense",
   Activation = "layer_activation",
-  Dropout = "layer_dropout"
+  Dropout = "layer_dropout",
+  GroupNormalization = "layer_group_normalization",
+  RMSNormalization = "layer_rms_normalization",
+  UnitNormalization = "layer_unit_normalization",
+  SpectralNormalization = "layer_spectral_normalization"
 )
 
 #' Layer and model configuration
@@ -93,7 +97,8 @@ from_config <- function(config, custom_objects = NULL) {
   attr(args, "__class__") <- NULL
   args$dtype <- NULL
   args <- lapply(args, function(v) {
-    if (is.list(v) && !is.null(v$class_name) && !is.null(v$module)) nl_deserialize(v) else v
+    if (is.list(v) && !is.null(v$class_name) && rlang::is_string(v$module) &&
+        v$module %in% nl_family_modules) nl_deserialize(v) else v
   })
   do.call(get(ctor, envir = asNamespace("normlayers")), c(list(NULL), args))
 }

@@ -260,7 +260,9 @@ nl_bn_forward <- function(layer, x, training, mask = NULL) {
   runs <- nl_runs(d, setdiff(seq_along(d), axis))
   eps <- cfg$epsilon
   if (!is.null(mask)) mask <- nl_bn_check_mask(mask, d)
-  if (isTRUE(training) && isTRUE(st$trainable)) {
+  # A batch without values (0 rows) has no batch statistics: the output has
+  # 0 rows and the moving statistics stay as they are (no NaN update).
+  if (isTRUE(training) && isTRUE(st$trainable) && length(x) > 0) {
     mom <- if (is.null(mask)) NULL else nl_bn_masked_moments(x, runs, mask)
     if (cfg$renorm) return(nl_bn_forward_renorm(layer, x, runs, mom))
     if (is.null(mom)) {

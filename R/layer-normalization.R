@@ -37,9 +37,12 @@
 #'   when missing), `trainable` (the layer has nothing to train) and `dtype`
 #'   (ignored: normlayers computes in double precision).
 #' @returns A layer, a model, a symbolic tensor or an array, depending on
-#'   `object` (see above). The statistics read back as `layer$mean` and
-#'   `layer$variance`, in the shape of the kept axes (a number for
-#'   `axis = NULL`, a vector for one kept axis, an array for several).
+#'   `object` (see above). Once the layer is built, the statistics read back
+#'   as `layer$mean` and `layer$variance` in Keras's broadcast shape: an array
+#'   of the built rank with the kept sizes on the kept axes and 1 elsewhere
+#'   (for example `(1, 3)` for `axis = -1` on a matrix of 3 columns, `(1, 1)`
+#'   for `axis = NULL`). [get_weights()] returns them in the shape of the kept
+#'   axes (`(3,)`), as Keras's weights.
 #' @section Input shapes:
 #' A built layer takes inputs of the rank it was built for whose kept axes
 #' have the built sizes. An input of lower rank is broadcast against the
@@ -325,15 +328,38 @@ nl_layer_print_args.nl_normalization <- function(layer) {
   out
 }
 
+# `layer$mean` and `layer$variance` as Keras shows them: after build, in the
+# broadcast shape (the kept sizes on the kept axes, 1 on the others, at the
+# built rank), e.g. (1, 3) for axis = -1 on a matrix of 3 columns; before
+# build, the given statistics as given (NULL for a layer to adapt). The
+# weights themselves (get_weights()) keep the kept shape, (3,).
 #' @export
-nl_layer_dollar.nl_normalization <- function(layer, name) {
+`$.nl_normalization` <- function(x, name) {
+  if (identical(name, "mean") || identical(name, "variance")) {
+    return(nl_norm_broadcast_stat(x, name))
+  }
+  NextMethod()
+}
+
+#' @export
+`[[.nl_normalization` <- function(x, i, ...) `$.nl_normalization`(x, i)
+
+nl_norm_broadcast_stat <- function(layer, name) {
   st <- nl_state(layer)
-  if (!name %in% c("mean", "variance") || !nl_norm_is_fixed(st)) return(NULL)
-  if (isTRUE(st$built)) {
+  if (!isTRUE(st$built)) {
+    if (!nl_norm_is_fixed(st)) return(NULL)
+    return(if (name == "mean") st$given_mean else st$given_variance)
+  }
+  v <- if (nl_norm_is_fixed(st)) {
     if (name == "mean") st$fixed_mean else st$fixed_variance
   } else {
-    if (name == "mean") st$given_mean else st$given_variance
+    st$weights[[name]]
   }
+  bshape <- rep(1L, st$build_rank)
+  bshape[st$axes] <- as.integer(st$kept_shape)
+  v <- as.double(v)
+  dim(v) <- bshape
+  v
 }
 
 # ---- adapt() -----------------------------------------------------------------
@@ -379,20 +405,27 @@ nl_norm_adapt <- function(object, data, ..., batch_size, steps, na.rm) {
   })
   if (res$rank == 1L && !is.null(st$config$axis)) {
     nl_warn(c("{.fn adapt} received 1-D data, so the kept axis is the batch axis.",
-              i = "Layer {.val {st$name}} learned one mean and variance per position (each variance is 0).",
+              i = if (res$batches == 1L) "Layer {.val {st$name}} learned one mean and variance per position (each variance is 0)."
+                  else "Layer {.val {st$name}} learned one mean and variance per position across the {res$batches} batches.",
               i = "For a batch of scalars use {.code layer_normalization(axis = NULL)}."),
             "axis")
   }
   invisible(object)
 }
 
-# Runs over the batches and merges their statistics (keras-numerics 8.5):
-# exact in exact arithmetic, computed in double.
+# Runs over the batches and merges their statistics per kept position. Each
+# batch's moments come from the two-pass kernel on the data shifted by the
+# first batch's means; batches are merged with the stable pairwise update of
+# Chan, Golub and LeVeque (nl_merge_moments_r()). A single batch is exactly
+# the one-shot two-pass result.
+# Nothing is assigned here: the caller assigns once everything succeeded.
 nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
   st <- nl_state(object)
   axis <- st$config$axis
   ref <- NULL      # list(rank, axes, kept) once known
-  n <- 0; mu <- 0; v <- 0
+  first <- NULL    # the first batch with values: list(x, runs, moments)
+  acc <- NULL      # merged moments of the shifted data: list(mean, var, count)
+  shift <- NULL    # per kept position: the first batch's means
   n_missing <- 0; n_batches <- 0L; n_values <- 0; first_shape <- NULL
   total <- src$total
   if (!is.null(steps)) total <- if (is.na(total)) steps else min(total, steps)
@@ -416,31 +449,43 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
         list(rank = length(d), axes = axes, kept = as.integer(d[axes]), built = NULL)
       }
     }
+    if (1L %in% ref$axes && isTRUE(src$split())) nl_adapt_refuse_split(st, src, ref)
     if (!is.null(axis)) nl_adapt_check_batch(st, ref, d, n_batches)
     if (!na_rm && anyNA(x)) n_missing <- n_missing + sum(is.na(x))
     n_values <- n_values + length(x)
     if (n_missing == 0 && length(x) > 0) {
-      reduced <- setdiff(seq_along(d), ref$axes)
-      mo <- nl_kernel_moments(x, nl_runs(d, reduced), na_rm = na_rm)
-      nb <- as.double(mo$count)
-      mb <- as.double(mo$mean)
-      vb <- as.double(mo$var)
-      none <- nb == 0
-      mb[none] <- 0
-      vb[none] <- 0
-      n_new <- n + nb
-      w <- ifelse(n_new > 0, nb / n_new, 0)
-      mu_new <- mu * (1 - w) + mb * w
-      v <- (v + (mu - mu_new)^2) * (1 - w) + (vb + (mb - mu_new)^2) * w
-      mu <- mu_new
-      n <- n_new
+      runs <- nl_runs(d, setdiff(seq_along(d), ref$axes))
+      if (is.null(first)) {
+        # The first batch alone is the one-shot two-pass result. It is kept
+        # (a reference, no copy) until a second batch arrives.
+        b <- nl_adapt_moments(x, runs, na_rm)
+        nl_adapt_check_finite(b, x, n_batches)
+        first <- list(x = x, runs = runs, moments = b)
+      } else {
+        if (is.null(shift)) {
+          # Shifted partials: the first batch's means become the shift and
+          # every batch, the first included, is taken relative to it (x - shift
+          # is exact for data near the shift), so the merge never subtracts
+          # two large, rounded means.
+          shift <- first$moments$mean
+          shift[first$moments$count == 0 | !is.finite(shift)] <- 0
+          acc <- nl_merge_moments_r(NULL, nl_adapt_moments(first$x, first$runs, na_rm, shift))
+          first$x <- NULL
+        }
+        b <- nl_adapt_moments(x, runs, na_rm, shift)
+        nl_adapt_check_finite(b, x, n_batches)
+        acc <- nl_merge_moments_r(acc, b)
+      }
     }
     if (!is.null(pb)) cli::cli_progress_update(id = pb)
   }
   if (!is.null(pb)) cli::cli_progress_done(id = pb)
   if (n_batches == 0 || n_values == 0) {
+    received <- if (n_batches == 0) "No batch was received."
+                else if (n_batches == 1) "The batch received has no values (shape {nl_format_shape(first_shape)})."
+                else "None of the {n_batches} batches received has any values."
     nl_abort(c("{.arg data} is empty.",
-               x = if (n_batches == 0) "No batch was received." else "The {n_batches} batch{?es} received contain no values.",
+               x = received,
                i = "Pass at least one value to {.fn adapt}."),
              "data")
   }
@@ -450,6 +495,13 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
                i = "The statistics of layer {.val {st$name}} were not changed."),
              "missing")
   }
+  if (is.null(shift)) {
+    res <- nl_merge_moments_r(NULL, first$moments)
+  } else {
+    res <- acc
+    res$mean <- shift + acc$mean
+  }
+  n <- res$count
   if (any(n == 0)) {
     k <- sum(n == 0)
     nl_abort(c("{k} kept position{?s} of layer {.val {st$name}} ha{?s/ve} only missing values.",
@@ -458,8 +510,90 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
              "missing")
   }
   K <- max(1, prod(ref$kept))
-  list(mean = rep_len(mu, K), variance = rep_len(v, K), shape = first_shape,
-       rank = length(first_shape))
+  list(mean = rep_len(res$mean, K), variance = rep_len(res$var, K), shape = first_shape,
+       rank = length(first_shape), batches = n_batches)
+}
+
+# Moments per kept position of one batch, of `x - shift` when a shift is given.
+nl_adapt_moments <- function(x, runs, na_rm, shift = NULL) {
+  if (!is.null(shift)) {
+    x <- nl_kernel_apply(x, runs, center = shift, scale = rep(1, length(shift)),
+                         param_on = "kept")
+  }
+  mo <- nl_kernel_moments(x, runs, na_rm = na_rm)
+  list(mean = as.double(mo$mean), var = as.double(mo$var), count = as.double(mo$count))
+}
+
+# Merges two sets of moments per kept position: `a` and `b` are
+# list(mean, var, count) of equal-length vectors (population variances,
+# counts of the values used; `a = NULL` means nothing merged yet). The update
+# of Chan, Golub and LeVeque combines each side's two-pass (shifted) moments,
+# so no large sums of squares are ever formed: with delta = mean_b - mean_a,
+#   mean = mean_a + delta * n_b / n,
+#   M2   = M2_a + M2_b + delta^2 * n_a * n_b / n.
+# Positions with no values on one side take the other side unchanged.
+# NOTE (integration): branch `kernels` adds the C++-backed nl_merge_moments()
+# in R/kernels.R with the same interface; this local R version stands in
+# until it lands and can then be pointed at it.
+nl_merge_moments_r <- function(a, b) {
+  nb <- b$count
+  mb <- b$mean
+  vb <- b$var
+  none_b <- nb == 0
+  mb[none_b] <- 0
+  vb[none_b] <- 0
+  if (is.null(a)) return(list(mean = mb, var = vb, count = nb))
+  na <- a$count
+  n <- na + nb
+  mean <- a$mean
+  var <- a$var
+  both <- na > 0 & nb > 0
+  only_b <- na == 0 & nb > 0
+  mean[only_b] <- mb[only_b]
+  var[only_b] <- vb[only_b]
+  if (any(both)) {
+    na_ <- na[both]; nb_ <- nb[both]; n_ <- n[both]
+    delta <- mb[both] - a$mean[both]
+    wb <- nb_ / n_
+    mean[both] <- a$mean[both] + delta * wb
+    m2 <- a$var[both] * na_ + vb[both] * nb_ + delta * delta * na_ * wb
+    var[both] <- m2 / n_
+  }
+  list(mean = mean, var = var, count = n)
+}
+
+# Infinite values cannot be normalized: refuse them (na.rm only leaves out
+# NA and NaN). Non-finite moments without an infinite value are an overflow.
+nl_adapt_check_finite <- function(b, x, i) {
+  bad <- b$count > 0 & (!is.finite(b$mean) | !is.finite(b$var))
+  if (!any(bad)) return(invisible(TRUE))
+  where <- if (i == 1L) "{.arg data}" else "Batch {i} of {.arg data}"
+  n_inf <- sum(is.infinite(x))
+  if (n_inf > 0) {
+    nl_abort(c(paste(where, "contains {n_inf} infinite value{?s} ({.code Inf} or {.code -Inf})."),
+               x = "No mean or variance can be computed from infinite values.",
+               i = "Remove or replace them before {.fn adapt}; {.code na.rm = TRUE} leaves out only {.code NA} and {.code NaN}."),
+             "value")
+  }
+  nl_abort(c(paste(where, "has values too large to compute a variance in double precision."),
+             x = "The largest absolute value is {format(max(abs(x), na.rm = TRUE))}.",
+             i = "Rescale the data before {.fn adapt}."),
+           "value")
+}
+
+# With the batch axis kept, every row has its own statistics: splitting an
+# array into batches of rows would learn statistics per position within a
+# batch instead. Keras refuses a kept batch axis of unknown size; refuse the
+# split here (a list of equal-sized batches is merged per position, as Keras
+# merges an iterable of batches).
+nl_adapt_refuse_split <- function(st, src, ref) {
+  axis <- st$config$axis
+  axis <- if (length(axis) == 1) format(axis) else paste0("c(", paste(axis, collapse = ", "), ")")
+  nl_abort(c("{.arg batch_size} cannot split {.arg data} when layer {.val {st$name}} keeps the batch axis.",
+             x = "You supplied {.code batch_size = {src$batch_size}} for a batch of {src$split_rows()} rows, and {.code axis = {axis}} keeps axis 1 (the batch axis), so each row has its own mean and variance.",
+             i = if (ref$rank == 1L) "For 1-D data (a batch of scalars) use {.code layer_normalization(axis = NULL)}."
+                 else "Call {.fn adapt} without {.arg batch_size}, or keep only non-batch axes."),
+           "value")
 }
 
 nl_adapt_check_batch <- function(st, ref, d, i) {

@@ -123,12 +123,6 @@ nl_weight_order <- function(st) {
   c(nms[tr], nms[!tr])
 }
 
-nl_trainable_weight_names <- function(st) {
-  if (!isTRUE(st$trainable)) return(character())
-  nms <- names(st$weights)
-  nms[vapply(st$weight_info[nms], function(i) isTRUE(i$trainable), logical(1))]
-}
-
 nl_layer_losses <- function(st) {
   out <- list()
   for (nm in names(st$weights)) {
@@ -277,8 +271,17 @@ nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::c
 
 # All layers whose state a call can touch (the layer itself, or a model's layers).
 nl_all_layers <- function(layer) {
-  if (inherits(layer, "nl_model")) c(list(layer), nl_model_flat_layers(layer)) else list(layer)
+  if (inherits(layer, "nl_model")) return(c(list(layer), nl_model_flat_layers(layer)))
+  out <- list(layer)
+  for (s in nl_layer_sublayers(layer)) out <- c(out, nl_all_layers(s))
+  out
 }
+
+# Layers owned by a layer (a wrapper's wrapped layer); their weights follow the
+# layer's own, as Keras lists a layer's weights before its sublayers'.
+nl_layer_sublayers <- function(layer) UseMethod("nl_layer_sublayers")
+#' @export
+nl_layer_sublayers.default <- function(layer) list()
 
 # ---- $ access ----------------------------------------------------------------
 
@@ -319,9 +322,7 @@ nl_layer_dollar.default <- function(layer, name) NULL
   st <- nl_state(x)
   if (identical(name, "trainable")) {
     st$trainable <- nl_check_flag(value, "trainable")
-    if (inherits(x, "nl_model")) {
-      for (l in nl_model_flat_layers(x)) assign("trainable", value, envir = nl_state(l))
-    }
+    for (l in nl_all_layers(x)[-1]) assign("trainable", value, envir = nl_state(l))
     return(x)
   }
   if (identical(name, "stop_training")) {
@@ -358,8 +359,7 @@ names.nl_layer <- function(x) .DollarNames.nl_layer(x)
 
 # The non-model layers inside a layer or model (nested models expanded).
 nl_leaf_layers <- function(layer) {
-  if (!inherits(layer, "nl_model")) return(list(layer))
-  Filter(function(l) !inherits(l, "nl_model"), nl_model_flat_layers(layer))
+  Filter(function(l) !inherits(l, "nl_model"), nl_all_layers(layer))
 }
 
 # The weights themselves, named "<layer>/<weight>", in Keras order.

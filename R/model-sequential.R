@@ -122,9 +122,10 @@ nl_layer_backward.nl_sequential <- function(layer, cache, dy) {
   list(dx = dy, grads = grads)
 }
 
-# Gradients of a layer keyed "<layer name>/<weight name>"; a model's are already keyed.
+# Gradients of a layer keyed "<layer name>/<weight name>"; a model's (and a
+# wrapper's) are already keyed.
 nl_prefix_grads <- function(layer, grads) {
-  if (length(grads) == 0 || inherits(layer, "nl_model")) return(grads)
+  if (length(grads) == 0 || inherits(layer, c("nl_model", "nl_wrapper"))) return(grads)
   names(grads) <- paste0(layer$name, "/", names(grads))
   grads
 }

@@ -1,16 +1,11 @@
 # What sequential and functional models share: their layers, printing,
 # summary() and predict().
 
-# The layers directly inside a model, in order.
-nl_model_unique_layers <- function(model) nl_state(model)$layers
-
-# Every layer inside a model, nested models expanded (the nested model itself included).
+# Every layer inside a model, nested models and wrapped layers expanded (the
+# nested model itself included).
 nl_model_flat_layers <- function(model) {
   out <- list()
-  for (l in nl_state(model)$layers) {
-    out[[length(out) + 1]] <- l
-    if (inherits(l, "nl_model")) out <- c(out, nl_model_flat_layers(l))
-  }
+  for (l in nl_state(model)$layers) out <- c(out, nl_all_layers(l))
   out
 }
 

@@ -88,14 +88,17 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
     if (inherits(u, "nl_model")) {
       for (l in nl_leaf_layers(u)) unit_of[[l$name]] <- i
     } else {
-      unit_of[[u$name]] <- i
+      # a wrapper (SpectralNormalization) runs its wrapped layer and keys the
+      # wrapped layer's gradients "<layer>/<weight>"
+      for (l in nl_all_layers(u)) unit_of[[l$name]] <- i
     }
   }
   for (j in seq_along(train)) {
     lname <- substr(train[[j]]$key, 1, nchar(train[[j]]$key) - nchar(train[[j]]$name) - 1)
     ui <- unit_of[[lname]]
     train[[j]]$unit <- ui
-    train[[j]]$gname <- if (inherits(units[[ui]], "nl_model")) train[[j]]$key else train[[j]]$name
+    own <- !inherits(units[[ui]], "nl_model") && identical(units[[ui]]$name, lname)
+    train[[j]]$gname <- if (own) train[[j]]$name else train[[j]]$key
   }
   list(
     model = model,

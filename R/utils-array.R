@@ -1,9 +1,5 @@
 # R containers as tensors: arrays, vectors and data frames in, the same container out.
 
-nl_is_tensor_like <- function(x) {
-  is.numeric(x) || is.logical(x) || is.data.frame(x)
-}
-
 # Coerces an input to a double array with a dim attribute. Returns a list with the
 # array and what is needed to give the result back in the same container.
 nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {

@@ -27,8 +27,9 @@ nl_weight_slots <- function(object, trainable = NA) {
 #' `get_weights()` returns the weights as a list of R vectors and arrays, in
 #' Keras order (for each layer, trainable weights first: `gamma`, `beta`, then
 #' for batch normalization `moving_mean`, `moving_variance`). `set_weights()`
-#' replaces them from a list of the same shapes; if any shape is wrong nothing
-#' is changed. `count_params()` counts the scalars in all weights.
+#' replaces them from a list of the same shapes; if any shape is wrong, any
+#' value is missing (`NA`/`NaN`) or a variance (such as `moving_variance`) is
+#' negative, nothing is changed. `count_params()` counts the scalars in all weights.
 #'
 #' @param object A layer or model.
 #' @param trainable `NA` for all weights, `TRUE` for trainable weights only,
@@ -86,6 +87,17 @@ set_weights <- function(object, weights) {
                  x = "You supplied {nl_describe(w)}.",
                  i = "Nothing was changed."), "weights")
     }
+    if (anyNA(w)) {
+      nl_abort(c("Weight {i} ({.val {s$layer}}/{.val {s$name}}) must not contain missing values.",
+                 x = "You supplied {nl_describe(w)} with {sum(is.na(w))} {.code NA} or {.code NaN} value{?s}.",
+                 i = "Nothing was changed."), "weights")
+    }
+    if (nl_is_spread_weight(s$name) && any(w < 0)) {
+      nl_abort(c("Weight {i} ({.val {s$layer}}/{.val {s$name}}) must be non-negative.",
+                 x = "You supplied {sum(w < 0)} negative value{?s} (the smallest is {format(min(w))}).",
+                 i = "A variance or standard deviation cannot be negative. Nothing was changed."),
+               "weights")
+    }
     new[[i]] <- nl_shape_value(as.double(w), exp_shape)
   }
   for (i in seq_along(slots)) {
@@ -93,6 +105,12 @@ set_weights <- function(object, weights) {
     s$st$weights[[s$name]] <- new[[i]]
   }
   invisible(object)
+}
+
+# Weights that hold a variance or a standard deviation (moving statistics,
+# adapted statistics): they cannot be negative.
+nl_is_spread_weight <- function(name) {
+  name %in% c("variance", "moving_variance", "moving_stddev", "renorm_stddev")
 }
 
 #' @rdname get_weights

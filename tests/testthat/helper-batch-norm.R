@@ -1,39 +1,17 @@
-# Slow pure-R references for batch normalization tests (apply/aperm, no kernels).
+# Batch-normalization helpers for the tests (the references are in helper-reference.R).
 
-# Moves the channel axis `a` (positive) last and flattens the rest:
-# returns a matrix with one column per channel, and the permutation used.
-bn_ref_matrix <- function(x, a) {
-  d <- dim(x)
-  perm <- c(setdiff(seq_along(d), a), a)
-  xp <- aperm(x, perm)
-  list(m = matrix(xp, ncol = d[a]), perm = perm, dp = dim(xp))
-}
-
-bn_ref_unmatrix <- function(m, ref) {
-  aperm(array(m, ref$dp), order(ref$perm))
-}
+# Batch-normalization views of the one oracle set (helper-reference.R): the
+# statistics reduce every axis but the channel axis `a` (positive).
+bn_ref_reduced <- function(x, a) setdiff(seq_along(dim(x)), a)
 
 # Per-channel population mean and variance over every axis but `a`.
 bn_ref_moments <- function(x, a) {
-  m <- bn_ref_matrix(x, a)$m
-  mu <- apply(m, 2, mean)
-  v <- apply(m, 2, function(col) mean((col - mean(col))^2))
-  list(mean = mu, var = v)
+  ref_moments(x, bn_ref_reduced(x, a))[c("mean", "var")]
 }
 
 # (x - mean) / sqrt(var + eps) * gamma + beta along channel axis `a`.
 bn_ref_apply <- function(x, a, mean, var, gamma = NULL, beta = NULL, eps = 1e-3) {
-  ref <- bn_ref_matrix(x, a)
-  C <- ncol(ref$m)
-  if (is.null(gamma)) gamma <- rep(1, C)
-  if (is.null(beta)) beta <- rep(0, C)
-  out <- ref$m
-  for (j in seq_len(C)) {
-    out[, j] <- (ref$m[, j] - mean[j]) / sqrt(var[j] + eps) * gamma[j] + beta[j]
-  }
-  y <- bn_ref_unmatrix(out, ref)
-  dim(y) <- dim(x)
-  y
+  ref_apply(x, bn_ref_reduced(x, a), mean, 1 / sqrt(var + eps), gamma, beta, "kept")
 }
 
 bn_ref_train <- function(x, a, gamma = NULL, beta = NULL, eps = 1e-3) {
@@ -43,8 +21,8 @@ bn_ref_train <- function(x, a, gamma = NULL, beta = NULL, eps = 1e-3) {
 
 bn_x43 <- function() rbind(c(1, 2, 3), c(4, 6, 8), c(7, 10, 13), c(10, 18, 20))
 
-# FALSE under the dev stubs of dev/stubs.R (whose initializers serialize as
-# lower-case names and do not round-trip); TRUE with the real families.
+# TRUE when the initializer families serialize with Keras class names (they do
+# since the pure-R dev stubs were removed; kept for the tests that check it).
 bn_real_families <- function() {
   !identical(nl_serialize(nl_get_initializer("ones", "x"))$class_name, "ones")
 }

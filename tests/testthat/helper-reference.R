@@ -94,10 +94,6 @@ ref_backward <- function(x, dy, reduced_axes, mean, rstd, gamma, param_on,
   list(dx = ref_join(dx, s), dgamma = as.vector(dgamma), dbeta = as.vector(dbeta))
 }
 
-rel_err <- function(a, b) {
-  max(abs(as.vector(a) - as.vector(b))) / max(1e-300, max(abs(as.vector(b))))
-}
-
 # a random shape of the given rank (sizes 1..5) and a random reduced set
 random_case <- function(rank) {
   d <- sample(1:5, rank, replace = TRUE)

@@ -3,7 +3,9 @@
 adapted <- function(data, ..., axis = -1L) {
   layer <- layer_normalization(axis = axis)
   adapt(layer, data, ...)
-  list(mean = layer$mean, variance = layer$variance)
+  # the statistics in the shape of the kept axes, as the weights hold them
+  w <- get_weights(layer)
+  list(mean = w[[1]], variance = w[[2]])
 }
 
 pop_var <- function(x) mean((x - mean(x))^2)
@@ -14,7 +16,7 @@ test_that("adapt() returns the layer invisibly so that it pipes", {
   expect_identical(out, layer)
   out2 <- layer %>% adapt(matrix(c(1, 3, 5, 7, 9, 11), 2))
   expect_identical(out2, layer)
-  expect_equal(layer$mean, c(2, 6, 10))
+  expect_equal(layer$mean, matrix(c(2, 6, 10), 1))
 })
 
 test_that("adapt() accepts vectors, arrays, data frames, lists and functions", {
@@ -88,8 +90,8 @@ test_that("each adapt() replaces the statistics", {
   layer <- layer_normalization()
   adapt(layer, rbind(c(1, 2), c(3, 4)))
   adapt(layer, rbind(c(10, 20), c(30, 40)))
-  expect_equal(layer$mean, c(20, 30))
-  expect_equal(layer$variance, c(100, 100))
+  expect_equal(layer$mean, matrix(c(20, 30), 1))
+  expect_equal(layer$variance, matrix(c(100, 100), 1))
 })
 
 test_that("adapting an unbuilt layer builds it with a free batch axis", {
@@ -100,12 +102,12 @@ test_that("adapting an unbuilt layer builds it with a free batch axis", {
   expect_equal(dim(layer(matrix(1:30, 10))), c(10L, 3L))
   # a built layer can be adapted with any batch size
   adapt(layer, matrix(1:3, 1))
-  expect_equal(layer$variance, c(0, 0, 0))
+  expect_equal(layer$variance, matrix(0, 1, 3))
   # axis = NULL: any shape
   g <- layer_normalization(axis = NULL)
   g(matrix(1:4, 2))
   adapt(g, array(1:8, c(2, 2, 2)))
-  expect_equal(g$mean, 4.5)
+  expect_equal(g$mean, matrix(4.5, 1, 1))
 })
 
 test_that("missing values are refused, with a count, and nothing changes", {
@@ -223,5 +225,127 @@ test_that("errors report the user's call", {
 test_that("a long stream is quiet when not interactive", {
   layer <- layer_normalization()
   expect_silent(adapt(layer, matrix(rnorm(200), 100, 2), batch_size = 2))
-  expect_equal(length(layer$mean), 2)
+  expect_equal(dim(layer$mean), c(1L, 2L))
+})
+
+# ---- issue 15: bad input and streaming when the batch axis is kept -----------
+
+test_that("splitting data when the batch axis is kept is refused and changes nothing", {
+  l <- layer_normalization(axis = 1)
+  err <- expect_error(adapt(l, matrix(1:12, 4, 3), batch_size = 2),
+                      class = "normlayers_error_value")
+  expect_match(conditionMessage(err), "batch_size")
+  expect_match(conditionMessage(err), "batch axis")
+  expect_false(l$built)
+  # one shot (or a batch_size that does not split) learns one statistic per row
+  adapt(l, matrix(1:12, 4, 3))
+  expect_equal(l$mean, matrix(c(5, 6, 7, 8), ncol = 1))
+  expect_equal(l$variance, matrix(32 / 3, 4, 1))
+  before <- get_weights(l)
+  expect_error(adapt(l, matrix(1:12, 4, 3), batch_size = 3), class = "normlayers_error_value")
+  expect_identical(get_weights(l), before)
+  l2 <- layer_normalization(axis = 1)
+  adapt(l2, matrix(1:12, 4, 3), batch_size = 4)
+  expect_equal(get_weights(l2), before)
+  # 1-D data: the default axis keeps the batch axis; batch_size = 5 is refused
+  v <- layer_normalization()
+  err <- expect_error(adapt(v, as.double(1:10), batch_size = 5),
+                      class = "normlayers_error_value")
+  expect_match(conditionMessage(err), "axis = NULL")
+  expect_false(v$built)
+  g <- layer_normalization(axis = NULL)
+  adapt(g, as.double(1:10), batch_size = 5)
+  expect_equal(as.vector(g$mean), 5.5)
+  expect_equal(as.vector(g$variance), 8.25)
+})
+
+test_that("a list of equal batches with the batch axis kept merges per position (as Keras)", {
+  l <- layer_normalization(axis = 1)
+  expect_no_error(adapt(l, list(matrix(1:6, 2), matrix(7:12, 2))))
+  # position 1 holds rows 1 of both batches: 1, 3, 5, 7, 9, 11
+  expect_equal(get_weights(l), list(c(6, 7), c(pop_var(c(1, 3, 5, 7, 9, 11)),
+                                               pop_var(c(2, 4, 6, 8, 10, 12)))))
+  # the 1-D warning no longer claims a zero variance across several batches
+  v <- layer_normalization()
+  w <- expect_warning(adapt(v, list(c(1, 2), c(3, 6))), class = "normlayers_warning_axis")
+  expect_no_match(conditionMessage(w), "is 0")
+  expect_equal(get_weights(v), list(c(2, 4), c(1, 4)))
+})
+
+test_that("infinite values are refused, even with na.rm = TRUE, and nothing changes", {
+  layer <- layer_normalization()
+  adapt(layer, rbind(c(1, 2), c(3, 4)))
+  before <- get_weights(layer)
+  for (bad in list(rbind(c(1, Inf), c(3, 4)), rbind(c(-Inf, 2), c(3, 4)),
+                   rbind(c(Inf, 2), c(-Inf, 4)))) {
+    err <- expect_error(adapt(layer, bad), class = "normlayers_error_value")
+    expect_match(conditionMessage(err), "infinite")
+    expect_match(conditionMessage(err), "data")
+    expect_error(adapt(layer, bad, na.rm = TRUE), class = "normlayers_error_value")
+  }
+  err <- expect_error(adapt(layer, list(rbind(c(1, 2)), rbind(c(1, Inf)))),
+                      class = "normlayers_error_value")
+  expect_match(conditionMessage(err), "Batch 2")
+  expect_error(adapt(layer, rbind(c(1, NA), c(Inf, 4)), na.rm = TRUE),
+               class = "normlayers_error_value")
+  expect_identical(get_weights(layer), before)
+  fresh <- layer_normalization(axis = NULL)
+  expect_error(adapt(fresh, c(1, Inf)), class = "normlayers_error_value")
+  expect_false(fresh$built)
+  # values whose variance overflows double precision
+  expect_error(adapt(layer_normalization(axis = NULL), c(-1e308, 1e308, 1e308)),
+               class = "normlayers_error_value")
+  # NaN is a missing value: refused unless na.rm = TRUE
+  expect_error(adapt(layer, rbind(c(NaN, 2), c(3, 4))), class = "normlayers_error_missing")
+})
+
+test_that("the empty-data message is grammatical", {
+  layer <- layer_normalization()
+  err <- expect_error(adapt(layer, matrix(numeric(), 0, 2)), class = "normlayers_error_data")
+  expect_match(conditionMessage(err), "The batch received has no values")
+  expect_no_match(conditionMessage(err), "batch received contain")
+  err <- expect_error(adapt(layer, list(matrix(numeric(), 0, 2), matrix(numeric(), 0, 2))),
+                      class = "normlayers_error_data")
+  expect_match(conditionMessage(err), "None of the 2 batches received has any values")
+})
+
+test_that("streamed merges match one-shot statistics on offset data (1e8 + N(0, 1))", {
+  set.seed(15)
+  x <- matrix(1e8 + rnorm(6000), 2000, 3)
+  # exact oracle: x - 1e8 is exact, and the shifted data is well conditioned
+  ex_mean <- colMeans(x - 1e8) + 1e8
+  ex_var <- apply(x - 1e8, 2, pop_var)
+  one <- adapted(x)
+  expect_lt(max(abs(one$variance / ex_var - 1)), 1e-13)
+  for (threads in c(1, 2)) {
+    withr::local_options(normlayers.threads = threads)
+    for (bs in c(7, 64, 999)) {
+      info <- paste("batch_size", bs, "threads", threads)
+      s <- adapted(x, batch_size = bs)
+      expect_equal(s$mean, ex_mean, tolerance = 1e-15, info = info)
+      expect_lt(max(abs(s$variance / ex_var - 1)), 1e-13)
+      expect_lt(max(abs(s$variance / one$variance - 1)), 1e-13)
+    }
+    # a list of unequal batches, axis = NULL
+    v <- as.vector(x)
+    l <- adapted(split(v, rep(1:5, length.out = length(v))), axis = NULL)
+    expect_lt(abs(l$variance / pop_var(v - 1e8) - 1), 1e-13)
+  }
+})
+
+test_that("nl_merge_moments_r() is Chan's exact pairwise merge", {
+  a <- c(1, 2, 4)
+  b <- c(10, 11)
+  mo <- function(v) list(mean = mean(v), var = pop_var(v), count = as.double(length(v)))
+  m <- nl_merge_moments_r(mo(a), mo(b))
+  expect_equal(m, mo(c(a, b)), tolerance = 1e-15)
+  # positions with no values on one side take the other side
+  none <- list(mean = NaN, var = NaN, count = 0)
+  expect_identical(nl_merge_moments_r(mo(a), none), mo(a))
+  expect_identical(nl_merge_moments_r(NULL, none), list(mean = 0, var = 0, count = 0))
+  expect_identical(nl_merge_moments_r(nl_merge_moments_r(NULL, none), mo(b)), mo(b))
+  # vectors of positions merge independently
+  v <- nl_merge_moments_r(list(mean = c(1, 5), var = c(0, 1), count = c(1, 2)),
+                          list(mean = c(3, 5), var = c(0, 1), count = c(1, 0)))
+  expect_equal(v, list(mean = c(2, 5), var = c(1, 1), count = c(2, 2)))
 })

@@ -679,3 +679,33 @@ test_that("a training call allocates about its output (dim<- does not copy it)",
   mem <- as.numeric(sum(bench::bench_memory(bn(x, training = TRUE))$mem_alloc))
   expect_lt(mem, 1.2 * 8 * length(x))
 })
+
+test_that("training on a 0-row batch gives 0 rows and keeps the moving statistics", {
+  bn <- layer_batch_normalization()
+  bn(matrix(c(1, 2, 3, 4, 5, 6), 2), training = TRUE)
+  before <- get_weights(bn)
+  y <- bn(matrix(numeric(0), 0, 3), training = TRUE)
+  expect_identical(dim(y), c(0L, 3L))
+  expect_identical(get_weights(bn), before)
+  expect_false(anyNA(bn$moving_mean))
+  # an unbuilt layer builds and keeps its initial moving statistics
+  fresh <- layer_batch_normalization()
+  y <- fresh(array(numeric(0), c(0, 2, 3)), training = TRUE)
+  expect_identical(dim(y), c(0L, 2L, 3L))
+  expect_identical(fresh$moving_mean, c(0, 0, 0))
+  expect_identical(fresh$moving_variance, c(1, 1, 1))
+  # renorm and a mask too
+  rn <- layer_batch_normalization(renorm = TRUE)
+  rn(matrix(1:6, 2), training = TRUE)
+  w0 <- get_weights(rn)
+  rn(matrix(numeric(0), 0, 3), training = TRUE)
+  expect_identical(get_weights(rn), w0)
+  bn(matrix(numeric(0), 0, 3), training = TRUE, mask = logical(0))
+  expect_identical(get_weights(bn), before)
+  # the backward pass of an empty batch has zero gradients
+  out <- nl_layer_forward(bn, matrix(numeric(0), 0, 3), TRUE)
+  g <- nl_layer_backward(bn, out$cache, matrix(numeric(0), 0, 3))
+  expect_identical(dim(g$dx), c(0L, 3L))
+  expect_equal(g$grads$gamma, c(0, 0, 0))
+  expect_equal(g$grads$beta, c(0, 0, 0))
+})

@@ -245,22 +245,15 @@ test_that("the backward pass matches finite differences", {
     w <- rand_array(dim(x))
     back <- nl_layer_backward(l, res$cache, w)
     f <- function(xx) sum(l(xx) * w)
-    h <- 1e-5
-    num <- vapply(seq_along(x), function(i) {
-      xp <- x; xp[i] <- xp[i] + h
-      xm <- x; xm[i] <- xm[i] - h
-      (f(xp) - f(xm)) / (2 * h)
-    }, 1)
+    num <- numeric_gradient(f, x, h = 1e-5)
     expect_lt(max(abs(num - back$dx)) / max(abs(num)), 1e-6)
     g0 <- l$gamma
-    num_g <- vapply(seq_along(g0), function(i) {
-      gp <- g0; gp[i] <- gp[i] + h
-      gm <- g0; gm[i] <- gm[i] - h
-      set_weights(l, list(gp, l$beta)); fp <- f(x)
-      set_weights(l, list(gm, l$beta)); fm <- f(x)
-      set_weights(l, list(g0, l$beta))
-      (fp - fm) / (2 * h)
-    }, 1)
+    f_g <- function(g) {
+      on.exit(set_weights(l, list(g0, l$beta)))
+      set_weights(l, list(g, l$beta))
+      f(x)
+    }
+    num_g <- numeric_gradient(f_g, g0, h = 1e-5)
     expect_lt(max(abs(num_g - as.vector(back$grads$gamma))) / max(abs(num_g)), 1e-6)
     expect_equal(as.vector(back$grads$beta),
                  as.vector(apply(w, axes, sum)), tolerance = 1e-10)

@@ -1,14 +1,14 @@
 # layer_normalization(): the preprocessing Normalization layer.
 
-# Population mean and variance over every axis but `kept`, in the kept shape.
+# Population mean and variance over every axis but `kept`, in the kept shape
+# (the one oracle set: ref_moments() in helper-reference.R).
 norm_oracle <- function(x, kept) {
-  if (length(kept) == 0) {
-    m <- mean(x)
-    return(list(mean = m, variance = mean((x - m)^2)))
-  }
-  list(mean = apply(x, kept, mean),
-       variance = apply(x, kept, function(z) mean((z - mean(z))^2)))
+  d <- if (is.null(dim(x))) length(x) else dim(x)
+  m <- ref_moments(x, setdiff(seq_along(d), kept))
+  shape <- if (length(kept) > 1) d[kept] else NULL
+  list(mean = array_or_vector(m$mean, shape), variance = array_or_vector(m$var, shape))
 }
+array_or_vector <- function(v, shape) if (is.null(shape)) v else array(v, shape)
 
 # Spreads kept-shaped statistics over the full shape `d`.
 spread_kept <- function(s, d, kept) {
@@ -35,8 +35,8 @@ test_that("seed 004: global mean and variance with axis = NULL", {
   expect_null(dim(out))
   expect_equal(out, c(-1.4142135, -0.70710677, 0), tolerance = 1e-6)
   expect_equal(out, c(-sqrt(2), -sqrt(2) / 2, 0), tolerance = 1e-14)
-  expect_identical(layer$mean, 3)
-  expect_equal(layer$variance, 2, tolerance = 1e-15)
+  expect_identical(layer$mean, array(3, 1))
+  expect_equal(layer$variance, array(2, 1), tolerance = 1e-15)
 })
 
 test_that("seed 004: a mean and variance for each index on the last axis", {
@@ -47,8 +47,8 @@ test_that("seed 004: a mean and variance for each index on the last axis", {
   out <- layer(input_data)
   expect_identical(dim(out), c(1L, 3L))
   expect_equal(out, matrix(c(-1, -1, -1), nrow = 1), tolerance = 1e-14)
-  expect_equal(layer$mean, c(1, 8, 5))
-  expect_equal(layer$variance, c(1, 1, 1))
+  expect_equal(layer$mean, matrix(c(1, 8, 5), 1))
+  expect_equal(layer$variance, matrix(c(1, 1, 1), 1))
 })
 
 test_that("seed 004: mean and variance passed directly", {
@@ -76,8 +76,8 @@ test_that("spec 14.4: adapted statistics, normalization and its inverse", {
   x <- rbind(c(0, 7, 4), c(2, 9, 6), c(0, 7, 4), c(2, 9, 6))
   layer <- layer_normalization(axis = -1)
   adapt(layer, x)
-  expect_equal(layer$mean, c(1, 8, 5))
-  expect_equal(layer$variance, c(1, 1, 1))
+  expect_equal(layer$mean, matrix(c(1, 8, 5), 1))
+  expect_equal(layer$variance, matrix(c(1, 1, 1), 1))
   expect_equal(layer(matrix(c(0, 7, 4), 1)), matrix(-1, 1, 3))
   inv <- layer_normalization(axis = -1, invert = TRUE)
   adapt(inv, x)
@@ -87,8 +87,8 @@ test_that("spec 14.4: adapted statistics, normalization and its inverse", {
 test_that("spec 14.4: axis = NULL and the same output with fixed statistics", {
   layer <- layer_normalization(axis = NULL)
   adapt(layer, c(1, 2, 3, 4, 5))
-  expect_equal(layer$mean, 3)
-  expect_equal(layer$variance, 2)
+  expect_equal(layer$mean, array(3, 1))
+  expect_equal(layer$variance, array(2, 1))
   expected <- c(-1.414214, -0.7071068, 0)
   expect_equal(layer(c(1, 2, 3)), expected, tolerance = 1e-6)
   fixed <- layer_normalization(mean = 3, variance = 2)
@@ -98,21 +98,21 @@ test_that("spec 14.4: axis = NULL and the same output with fixed statistics", {
 test_that("spec 14.4: batched merge is exact", {
   l1 <- layer_normalization(axis = NULL)
   adapt(l1, list(c(1, 2)))
-  expect_equal(l1$mean, 1.5)
-  expect_equal(l1$variance, 0.25)
+  expect_equal(l1$mean, array(1.5, 1))
+  expect_equal(l1$variance, array(0.25, 1))
   adapt(l1, list(c(1, 2), c(3, 4, 5)))
-  expect_equal(l1$mean, 3, tolerance = 1e-15)
-  expect_equal(l1$variance, 2, tolerance = 1e-15)
+  expect_equal(l1$mean, array(3, 1), tolerance = 1e-15)
+  expect_equal(l1$variance, array(2, 1), tolerance = 1e-15)
   adapt(l1, list(c(10, 10, 10), 0))
-  expect_equal(l1$mean, 7.5, tolerance = 1e-15)
-  expect_equal(l1$variance, 18.75, tolerance = 1e-15)
+  expect_equal(l1$mean, array(7.5, 1), tolerance = 1e-15)
+  expect_equal(l1$variance, array(18.75, 1), tolerance = 1e-15)
 })
 
 test_that("spec 14.4: zero variance is floored at 1e-7 on the standard deviation", {
   layer <- layer_normalization()
   adapt(layer, rbind(c(1, 5), c(1, 7)))
-  expect_equal(layer$mean, c(1, 6))
-  expect_equal(layer$variance, c(0, 1))
+  expect_equal(layer$mean, matrix(c(1, 6), 1))
+  expect_equal(layer$variance, matrix(c(0, 1), 1))
   expect_equal(layer(matrix(c(2, 6), 1)), matrix(c(1e7, 0), 1))
   expect_identical(layer(matrix(c(1, 6), 1))[1, 1], 0)
   inv <- layer_normalization(invert = TRUE)
@@ -123,8 +123,8 @@ test_that("spec 14.4: zero variance is floored at 1e-7 on the standard deviation
 test_that("spec 14.4: a batch of scalars with the default axis keeps the batch axis", {
   layer <- layer_normalization()
   expect_warning(adapt(layer, c(1, 2, 3)), class = "normlayers_warning_axis")
-  expect_equal(layer$mean, c(1, 2, 3))
-  expect_equal(layer$variance, c(0, 0, 0))
+  expect_equal(layer$mean, array(c(1, 2, 3)))
+  expect_equal(layer$variance, array(c(0, 0, 0)))
   expect_equal(layer(c(2, 2, 2)), c(1e7, 0, -1e7))
   expect_error(layer(c(2, 2)), class = "normlayers_error_shape")
 })
@@ -157,8 +157,12 @@ test_that("adapted statistics and outputs match an apply() oracle over random sh
     }
     o <- norm_oracle(x, kept)
     info <- paste("trial", trial, "dim", paste(d, collapse = "x"), "kept", paste(kept, collapse = ","))
-    expect_equal(layer$mean, o$mean, tolerance = 1e-12, info = info)
-    expect_equal(layer$variance, o$variance, tolerance = 1e-12, info = info)
+    w <- get_weights(layer)
+    expect_equal(w[[1]], o$mean, tolerance = 1e-12, info = info)
+    expect_equal(w[[2]], o$variance, tolerance = 1e-12, info = info)
+    bshape <- replace(rep(1L, rank), kept, d[kept])
+    expect_identical(dim(layer$mean), bshape, info = info)
+    expect_identical(as.vector(layer$variance), as.vector(w[[2]]), info = info)
     y <- layer(x)
     expect_identical(dim(y), dim(x), info = info)
     mu <- spread_kept(o$mean, d, kept)
@@ -172,11 +176,11 @@ test_that("the matrix case agrees with colMeans()", {
   x <- matrix(rnorm(200 * 6, mean = 1000), 200, 6)
   layer <- layer_normalization()
   adapt(layer, x)
-  expect_equal(layer$mean, colMeans(x), tolerance = 1e-13)
-  expect_equal(layer$variance, colMeans(sweep(x, 2, colMeans(x))^2), tolerance = 1e-12)
+  expect_equal(layer$mean, matrix(colMeans(x), 1), tolerance = 1e-13)
+  expect_equal(layer$variance, matrix(colMeans(sweep(x, 2, colMeans(x))^2), 1), tolerance = 1e-12)
   rows <- layer_normalization(axis = 1)
   adapt(rows, x)
-  expect_equal(rows$mean, rowMeans(x), tolerance = 1e-13)
+  expect_equal(rows$mean, matrix(rowMeans(x), ncol = 1), tolerance = 1e-13)
 })
 
 # ---- fixed mean and variance -------------------------------------------------
@@ -188,10 +192,10 @@ test_that("given statistics broadcast to the kept shape, aligned from the right"
   layer <- layer_normalization(axis = c(2, 3), mean = m, variance = 4)
   expect_equal(layer$mean, m)  # unbuilt: as given
   y <- layer(x)
-  expect_identical(dim(layer$mean), c(7L, 5L))
-  expect_equal(layer$mean, matrix(m, 7, 5, byrow = TRUE))
-  expect_equal(layer$variance, matrix(4, 7, 5))
-  expect_equal(y, (x - spread_kept(layer$mean, dim(x), c(2, 3))) / 2)
+  expect_identical(dim(layer$mean), c(1L, 7L, 5L, 1L))
+  expect_equal(layer$mean, array(matrix(m, 7, 5, byrow = TRUE), c(1, 7, 5, 1)))
+  expect_equal(layer$variance, array(4, c(1, 7, 5, 1)))
+  expect_equal(y, (x - spread_kept(matrix(m, 7, 5, byrow = TRUE), dim(x), c(2, 3))) / 2)
   expect_identical(count_params(layer), 0L)
   expect_length(get_weights(layer), 0)
   # a leading size-1 dimension is accepted, a scalar with axis = NULL
@@ -272,16 +276,16 @@ test_that("the layer is built lazily, with non-trainable weights in the kept sha
   expect_equal(y, x)  # unadapted: identity
   expect_true(layer$built)
   expect_identical(layer$input_shape, c(NA, 3L, 4L))
-  expect_identical(dim(layer$mean), c(3L, 4L))
-  expect_equal(layer$variance, matrix(1, 3, 4))
+  expect_identical(dim(layer$mean), c(1L, 3L, 4L))
+  expect_equal(layer$variance, array(1, c(1, 3, 4)))
   expect_length(layer$trainable_weights, 0)
   expect_named(layer$non_trainable_weights,
                paste0(layer$name, c("/mean", "/variance")))
   expect_identical(count_params(layer), 24L)
   g <- layer_normalization(axis = NULL)
   g(1:3)
-  expect_identical(g$mean, 0)
-  expect_identical(g$variance, 1)
+  expect_identical(g$mean, array(0, 1))
+  expect_identical(g$variance, array(1, 1))
 })
 
 test_that("a 1-row input works and names are unique", {
@@ -304,7 +308,7 @@ test_that("get_weights() / set_weights() round trip", {
   set_weights(layer, list(c(0, 0, 0), c(4, 4, 4)))
   expect_equal(layer(matrix(c(2, 4, 6), 1)), matrix(c(1, 2, 3), 1))
   expect_error(set_weights(layer, list(1, 2)), class = "normlayers_error_weights")
-  expect_equal(layer$variance, c(4, 4, 4))
+  expect_equal(layer$variance, matrix(4, 1, 3))
   set_weights(layer, w)
   expect_equal(get_weights(layer), w)
   g <- layer_normalization(axis = NULL)
@@ -322,10 +326,10 @@ test_that("saveRDS() round trip keeps the statistics", {
   back <- readRDS(f)
   x <- matrix(c(0, 7, 4), 1)
   expect_equal(back(x), layer(x))
-  expect_equal(back$mean, c(1, 8, 5))
+  expect_equal(back$mean, matrix(c(1, 8, 5), 1))
   # the copy is independent
   adapt(back, rbind(c(1, 1, 1), c(3, 3, 3)))
-  expect_equal(layer$mean, c(1, 8, 5))
+  expect_equal(layer$mean, matrix(c(1, 8, 5), 1))
   fixed <- layer_normalization(mean = 3, variance = 2)
   saveRDS(fixed, f)
   expect_equal(readRDS(f)(rbind(1, 2, 3)), fixed(rbind(1, 2, 3)))
@@ -374,13 +378,13 @@ test_that("backward is dy times the scale and has no gradients", {
   res <- nl_layer_forward(layer, x, FALSE)
   dy <- rbind(c(1, -1, 2), c(0.5, 3, 1))
   b <- nl_layer_backward(layer, res$cache, dy)
-  expect_equal(b$dx, sweep(dy, 2, 1 / sqrt(layer$variance), "*"))
+  expect_equal(b$dx, sweep(dy, 2, 1 / sqrt(as.vector(layer$variance)), "*"))
   expect_length(b$grads, 0)
   inv <- layer_normalization(invert = TRUE)
   adapt(inv, rbind(c(0, 7, 4), c(2, 11, 6)))
   res <- nl_layer_forward(inv, x, FALSE)
   expect_equal(nl_layer_backward(inv, res$cache, dy)$dx,
-               sweep(dy, 2, sqrt(inv$variance), "*"))
+               sweep(dy, 2, sqrt(as.vector(inv$variance)), "*"))
   # a broadcast vector input gets its gradient summed back
   rows <- layer_normalization(axis = 1, mean = c(0, 0), variance = c(1, 4))
   rows(matrix(1:6, 2))

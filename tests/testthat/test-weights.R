@@ -35,3 +35,37 @@ test_that("array weights keep their shape", {
   expect_equal(l$gamma, array(2, c(3, 4)))
   expect_error(set_weights(l, list(rep(1, 12), w[[2]])), class = "normlayers_error_weights")
 })
+
+test_that("set_weights() refuses missing values and negative variances, naming the weight", {
+  bn <- layer_batch_normalization()
+  bn(matrix(1:6, 2), training = TRUE)
+  before <- get_weights(bn)
+  w <- before
+  w[[1]][2] <- NA
+  err <- expect_error(set_weights(bn, w), class = "normlayers_error_weights")
+  expect_match(conditionMessage(err), "gamma")
+  expect_match(conditionMessage(err), "missing")
+  w <- before
+  w[[3]][1] <- NaN
+  err <- expect_error(set_weights(bn, w), class = "normlayers_error_weights")
+  expect_match(conditionMessage(err), "moving_mean")
+  w <- before
+  w[[4]][3] <- -0.5
+  err <- expect_error(set_weights(bn, w), class = "normlayers_error_weights")
+  expect_match(conditionMessage(err), "moving_variance")
+  expect_match(conditionMessage(err), "-0.5")
+  expect_identical(get_weights(bn), before)
+  # a negative gamma or moving mean is fine
+  w <- before
+  w[[1]][1] <- -2
+  w[[3]][1] <- -3
+  expect_no_error(set_weights(bn, w))
+  norm <- layer_normalization()
+  adapt(norm, matrix(1:6, 2))
+  err <- expect_error(set_weights(norm, list(c(0, 0, 0), c(1, -1, 1))),
+                      class = "normlayers_error_weights")
+  expect_match(conditionMessage(err), "variance")
+  expect_equal(get_weights(norm)[[2]], c(0.25, 0.25, 0.25))
+  # zero variance is allowed
+  expect_no_error(set_weights(norm, list(c(0, 0, 0), c(0, 1, 1))))
+})

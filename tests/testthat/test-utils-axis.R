@@ -1,0 +1,33 @@
+# Axes: keras3's 1-based and negative axes.
+
+test_that("nl_check_axis_arg() checks the form of an axis argument", {
+  expect_identical(nl_check_axis_arg(-1), -1L)
+  expect_identical(nl_check_axis_arg(c(2, 3)), c(2L, 3L))
+  expect_null(nl_check_axis_arg(NULL, allow_null = TRUE))
+  expect_error(nl_check_axis_arg(NULL), class = "normlayers_error_axis")
+  for (bad in list("a", 1.5, NA, Inf, numeric(0), TRUE)) {
+    err <- expect_error(nl_check_axis_arg(bad, "axis"), class = "normlayers_error_axis")
+    expect_match(conditionMessage(err), "axis")
+  }
+  err <- expect_error(nl_check_axis_arg(0, "axis"), class = "normlayers_error_axis")
+  expect_match(conditionMessage(err), "1-based")
+  expect_error(nl_check_axis_arg(c(1, 2), "axis", single = TRUE), class = "normlayers_error_axis")
+})
+
+test_that("nl_resolve_axes() resolves negative axes and refuses bad ones", {
+  expect_identical(nl_resolve_axes(-1, 3L), 3L)
+  expect_identical(nl_resolve_axes(c(-1, 1), 3L), c(1L, 3L))
+  expect_identical(nl_resolve_axes(c(-1, 1), 3L, sort = FALSE), c(3L, 1L))
+  err <- expect_error(nl_resolve_axes(4, 3), class = "normlayers_error_axis")
+  expect_match(conditionMessage(err), "rank 3")
+  expect_error(nl_resolve_axes(-4, 3), class = "normlayers_error_axis")
+  err <- expect_error(nl_resolve_axes(c(3, -1), 3), class = "normlayers_error_axis")
+  expect_match(conditionMessage(err), "twice")
+})
+
+test_that("nl_format_shape() prints shapes as Keras does", {
+  expect_identical(nl_format_shape(c(NA, 3)), "(None, 3)")
+  expect_identical(nl_format_shape(3), "(3,)")
+  expect_identical(nl_format_shape(c(2, 3, 4)), "(2, 3, 4)")
+  expect_identical(nl_format_shape(NULL), "?")
+})
