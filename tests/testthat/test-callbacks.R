@@ -413,3 +413,28 @@ test_that("checkpoints of the weights only use save_model_weights()", {
                                                  monitor = "loss", save_weights_only = TRUE)))
   expect_setequal(list.files(dir), c("w-1.weights.h5", "w-2.weights.h5"))
 })
+
+test_that("callback constructors have keras3's formals and defaults", {
+  f <- function(fn) formals(fn)
+  expect_identical(f(callback_early_stopping),
+                   as.pairlist(alist(monitor = "val_loss", min_delta = 0L, patience = 0L,
+                                     verbose = 0L, mode = "auto", baseline = NULL,
+                                     restore_best_weights = FALSE, start_from_epoch = 0L)))
+  expect_identical(f(callback_reduce_lr_on_plateau),
+                   as.pairlist(alist(monitor = "val_loss", factor = 0.1, patience = 10L,
+                                     verbose = 0L, mode = "auto", min_delta = 1e-04,
+                                     cooldown = 0L, min_lr = 0L, ... = )))
+  expect_identical(f(callback_model_checkpoint),
+                   as.pairlist(alist(filepath = , monitor = "val_loss", verbose = 0L,
+                                     save_best_only = FALSE, save_weights_only = FALSE,
+                                     mode = "auto", save_freq = "epoch",
+                                     initial_value_threshold = NULL)))
+  expect_identical(f(callback_learning_rate_scheduler),
+                   as.pairlist(alist(schedule = , verbose = 0L)))
+  expect_identical(f(callback_csv_logger),
+                   as.pairlist(alist(filename = , separator = ",", append = FALSE)))
+  expect_null(f(callback_terminate_on_nan))
+  expect_identical(names(f(callback_lambda)),
+                   c("on_epoch_begin", "on_epoch_end", "on_train_begin", "on_train_end",
+                     "on_train_batch_begin", "on_train_batch_end", "..."))
+})
