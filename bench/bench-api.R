@@ -46,7 +46,7 @@ time_median <- function(fn, reps) {
   }, numeric(1))
   stats::median(ts)
 }
-reps_for <- function(n) if (n <= 1e4) 5L else if (n <= 1e5) 3L else 1L
+reps_for <- function(n) if (n <= 1e4) 7L else if (n <= 1e5) 5L else 3L
 mem_of <- function(fn) {
   invisible(gc(verbose = FALSE))
   as.numeric(sum(bench::bench_memory(fn())$mem_alloc))

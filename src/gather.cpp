@@ -77,10 +77,13 @@ SEXP nl_gather_rows_cpp(SEXP x, SEXP idx) {
       std::memcpy(dst + j * m, src + j * n + ix[0], sizeof(double) * m);
     }
   } else {
-    for (R_xlen_t j = 0; j < p; ++j) {
-      const double* col = src + j * n;
-      double* o = dst + j * m;
-      for (R_xlen_t i = 0; i < m; ++i) o[i] = col[ix[i]];
+    // Row by row (all columns of one source row, then the next): on inputs
+    // larger than the caches this is several times faster than column by
+    // column, whose 32-odd scattered reads per column defeat the hardware.
+    for (R_xlen_t i = 0; i < m; ++i) {
+      const double* row = src + ix[i];
+      double* o = dst + i;
+      for (R_xlen_t j = 0; j < p; ++j) o[j * m] = row[j * n];
     }
   }
   set_row_dim(out, x, m);

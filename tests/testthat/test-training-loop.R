@@ -179,3 +179,50 @@ test_that("validation_split reads both parts in place", {
   expect_equal(h$metrics$val_loss, evaluate(model, x[16:20, ], y[16:20], batch_size = 5)$loss,
                tolerance = 1e-14)
 })
+
+test_that("a nested sequential model trains exactly like the flat one", {
+  set.seed(10)
+  inner <- keras_model_sequential(name = "inner") |>
+    layer_dense(3, activation = "tanh", name = "d2") |>
+    layer_batch_normalization(name = "bn")
+  nested <- keras_model_sequential(input_shape = 4) |>
+    layer_dense(5, activation = "relu", name = "d1") |>
+    inner() |>
+    layer_dense(1, name = "d3")
+  flat <- keras_model_sequential(input_shape = 4) |>
+    layer_dense(5, activation = "relu", name = "d1") |>
+    layer_dense(3, activation = "tanh", name = "d2") |>
+    layer_batch_normalization(name = "bn") |>
+    layer_dense(1, name = "d3")
+  set_weights(flat, get_weights(nested))
+  compile(nested, optimizer = "adam", loss = "mse", metrics = "mae")
+  compile(flat, optimizer = "adam", loss = "mse", metrics = "mae")
+  x <- matrix(rnorm(80), 20, 4)
+  y <- rnorm(20)
+  set.seed(11)
+  h1 <- fit(nested, x, y, batch_size = 6, epochs = 2, verbose = 0, validation_split = 0.25)
+  set.seed(11)
+  h2 <- fit(flat, x, y, batch_size = 6, epochs = 2, verbose = 0, validation_split = 0.25)
+  expect_identical(h1$metrics, h2$metrics)
+  expect_identical(get_weights(nested), get_weights(flat))
+  expect_identical(evaluate(nested, x, y), evaluate(flat, x, y))
+})
+
+test_that("fit() takes data frames and integer arrays like matrices", {
+  set.seed(12)
+  x <- matrix(sample(0:5, 60, TRUE), 20, 3)
+  y <- as.double(rowSums(x))
+  make <- function() {
+    set.seed(13)
+    m <- keras_model_sequential(input_shape = 3) |> layer_dense(1)
+    compile(m, optimizer = optimizer_sgd(0.01), loss = "mse")
+    m
+  }
+  m1 <- make(); m2 <- make(); m3 <- make()
+  set.seed(14); fit(m1, x, y, batch_size = 4, epochs = 1, verbose = 0)
+  set.seed(14); fit(m2, as.data.frame(x), y, batch_size = 4, epochs = 1, verbose = 0)
+  storage.mode(x) <- "double"
+  set.seed(14); fit(m3, x, y, batch_size = 4, epochs = 1, verbose = 0)
+  expect_identical(get_weights(m1), get_weights(m3))
+  expect_identical(get_weights(m2), get_weights(m3))
+})
