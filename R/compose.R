@@ -4,6 +4,7 @@
 # gives the output in the same container.
 
 nl_compose <- function(object, layer, call = rlang::caller_env()) {
+  nl_with_call(call, nl_apply_base_args(layer, call = call))
   if (is.null(object)) return(layer)
   nl_with_call(call, nl_compose_impl(object, layer, call))
 }

@@ -13,7 +13,11 @@ nl_constructor_names <- c(
   GroupNormalization = "layer_group_normalization",
   RMSNormalization = "layer_rms_normalization",
   UnitNormalization = "layer_unit_normalization",
-  SpectralNormalization = "layer_spectral_normalization"
+  SpectralNormalization = "layer_spectral_normalization",
+  Add = "layer_add", Subtract = "layer_subtract", Multiply = "layer_multiply",
+  Average = "layer_average", Maximum = "layer_maximum", Minimum = "layer_minimum",
+  Concatenate = "layer_concatenate", Divide = "nl_layer_divide",
+  Elementwise = "nl_layer_elementwise"
 )
 
 #' Layer and model configuration

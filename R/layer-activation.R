@@ -119,7 +119,7 @@ nl_activation_backward <- function(name, x, y, dy) {
 layer_activation <- function(object, activation, ...) {
   object <- if (missing(object)) NULL else object
   dots <- list(...)
-  nl_check_dots(dots, c("name", "trainable", "dtype", "input_shape", "input_dim"))
+  nl_check_dots(dots, c("name", "trainable", "dtype", "input_shape", "input_dim"), layer = TRUE)
   if (missing(activation)) {
     nl_abort(c("{.arg activation} is missing.",
                i = "Give an activation name such as {.val relu}."), "missing")

@@ -104,7 +104,7 @@ layer_batch_normalization <- function(object, axis = -1L, momentum = 0.99, epsil
   object <- if (missing(object)) NULL else object
   dots <- list(...)
   nl_check_dots(dots, c("renorm", "renorm_clipping", "renorm_momentum", "synchronized",
-                        "dtype"))
+                        "dtype"), layer = TRUE)
   synchronized <- nl_check_flag(dots$synchronized %||% FALSE, "synchronized")
   if (synchronized) {
     nl_abort(c("{.code synchronized = TRUE} is not supported.",

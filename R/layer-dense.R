@@ -57,7 +57,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
                         trainable = TRUE, name = NULL, ...) {
   object <- if (missing(object)) NULL else object
   dots <- list(...)
-  nl_check_dots(dots, c("dtype", "input_shape", "input_dim"))
+  nl_check_dots(dots, c("dtype", "input_shape", "input_dim"), layer = TRUE)
   if (missing(units)) {
     nl_abort(c("{.arg units} is missing.",
                i = "Give the number of output features, e.g. {.code units = 8}."), "missing")

@@ -31,7 +31,7 @@
 layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, ...) {
   object <- if (missing(object)) NULL else object
   dots <- list(...)
-  nl_check_dots(dots, c("name", "trainable", "dtype", "input_shape", "input_dim"))
+  nl_check_dots(dots, c("name", "trainable", "dtype", "input_shape", "input_dim"), layer = TRUE)
   if (missing(rate)) {
     nl_abort(c("{.arg rate} is missing.", i = "Give the fraction to drop, e.g. {.code rate = 0.5}."),
              "missing")

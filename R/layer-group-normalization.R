@@ -64,7 +64,7 @@ layer_group_normalization <- function(object, groups = 32L, axis = -1L, epsilon 
   object <- if (missing(object)) NULL else object
   groups <- nl_check_groups(groups)
   dots <- list(...)
-  nl_check_dots(dots, c("name", "trainable", "dtype"))
+  nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
   config <- list(
     groups = groups,
     axis = nl_check_axis_arg(axis, "axis", single = TRUE),

@@ -63,7 +63,7 @@ layer_layer_normalization <- function(object, axis = -1L, epsilon = 0.001, cente
                                       ...) {
   object <- if (missing(object)) NULL else object
   dots <- list(...)
-  nl_check_dots(dots, c("rms_scaling", "dtype"))
+  nl_check_dots(dots, c("rms_scaling", "dtype"), layer = TRUE)
   rms <- dots$rms_scaling %||% FALSE
   rms <- nl_check_flag(rms, "rms_scaling")
   if (rms) {

@@ -88,7 +88,7 @@ layer_normalization <- function(object, axis = -1L, mean = NULL, variance = NULL
                                 invert = FALSE, ...) {
   object <- if (missing(object)) NULL else object
   dots <- list(...)
-  nl_check_dots(dots, c("name", "trainable", "dtype"))
+  nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
   axis <- nl_check_axis_arg(axis, "axis", allow_null = TRUE)
   invert <- nl_check_flag(invert, "invert")
   nl_norm_check_given(mean, variance, axis)

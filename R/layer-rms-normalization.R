@@ -35,7 +35,7 @@
 layer_rms_normalization <- function(object, axis = -1L, epsilon = 1e-06, ...) {
   object <- if (missing(object)) NULL else object
   dots <- list(...)
-  nl_check_dots(dots, c("name", "trainable", "dtype"))
+  nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
   config <- list(
     axis = nl_check_axis_arg(axis),
     epsilon = nl_check_number(epsilon, "epsilon", min = 0)

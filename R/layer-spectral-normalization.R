@@ -68,7 +68,7 @@ layer_spectral_normalization <- function(object, layer, power_iterations = 1L, .
              "value")
   }
   dots <- list(...)
-  nl_check_dots(dots, c("name", "trainable", "dtype"))
+  nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
   config <- list(layer = inner, power_iterations = as.integer(power_iterations))
   wrapper <- nl_new_layer("spectral_normalization", "SpectralNormalization", config,
                           name = dots$name, trainable = dots$trainable %||% TRUE,

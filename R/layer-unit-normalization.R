@@ -31,7 +31,7 @@
 layer_unit_normalization <- function(object, axis = -1L, ...) {
   object <- if (missing(object)) NULL else object
   dots <- list(...)
-  nl_check_dots(dots, c("name", "trainable", "dtype"))
+  nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
   config <- list(axis = nl_check_axis_arg(axis))
   layer <- nl_new_layer("unit_normalization", "UnitNormalization", config,
                         name = dots$name, trainable = dots$trainable %||% TRUE)

@@ -4,13 +4,32 @@
 #'
 #' A sequential model is a stack of layers, each taking the output of the one
 #' before. Layers are appended in place by piping the model into `layer_*()`
-#' functions. The model is a function: `model(x)` runs it on an R array.
+#' functions (or with `model$add(layer)`). The model is a function: `model(x)`
+#' runs it on an R array.
+#'
+#' The signature is keras3's. The `input_*` arguments describe the model's
+#' input (keras3 makes an input layer from them): giving `input_shape` (or
+#' `input_batch_shape`) builds each layer as soon as it is added. Without
+#' them, a first layer created with `input_shape =` gives the model its input
+#' shape, as in keras3; otherwise the model is built when it first sees data.
 #'
 #' @param input_shape Optional shape of one sample, without the batch
-#'   dimension. With it, each layer is built as soon as it is added.
+#'   dimension: a vector of whole numbers (`NA` for an unknown size) or a
+#'   [shape()].
 #' @param name Optional name of the model.
 #' @param ... Must be empty; accepted for compatibility.
+#' @param input_dtype `NULL` or a floating-point type (`"float32"`,
+#'   `"float64"`); normlayers computes in double precision. Other types are
+#'   refused.
 #' @param input_batch_size Optional fixed batch size.
+#' @param input_batch_shape Optional full input shape, batch dimension first,
+#'   used instead of `input_shape` and `input_batch_size`.
+#' @param input_name Optional name of the model's input.
+#' @param input_sparse,input_ragged,input_tensor,input_optional Accepted for
+#'   compatibility with keras3 with their defaults only (`NULL`/`FALSE`):
+#'   normlayers has no sparse, ragged, optional or pre-existing input tensors,
+#'   and other values are refused with an error of class
+#'   `normlayers_error_unsupported`.
 #' @param trainable Whether the model's weights are trainable.
 #' @param layers A list of layers to add.
 #' @returns A sequential model (class `nl_sequential`).
@@ -22,21 +41,63 @@
 #'   layer_layer_normalization(center = FALSE)
 #' model
 #' model(matrix(1:6, 2))
+#'
+#' # keras3's input_* arguments, and $add()
+#' model <- keras_model_sequential(input_batch_shape = shape(NA, 4), name = "mlp")
+#' model$add(layer_dense(units = 2))
+#' model
 keras_model_sequential <- function(input_shape = NULL, name = NULL, ...,
-                                   input_batch_size = NULL, trainable = TRUE,
-                                   layers = list()) {
+                                   input_dtype = NULL, input_batch_size = NULL,
+                                   input_sparse = NULL, input_ragged = NULL,
+                                   input_batch_shape = NULL, input_name = NULL,
+                                   input_tensor = NULL, input_optional = FALSE,
+                                   trainable = TRUE, layers = list()) {
   nl_check_dots(list(...))
+  if (nl_is_layer(input_shape) ||
+      (is.list(input_shape) && !inherits(input_shape, "keras_shape") &&
+       any(vapply(input_shape, nl_is_layer, TRUE)))) {
+    nl_abort(c("{.arg layers} must be passed as a named argument.",
+               x = "The first argument, {.arg input_shape}, received a layer.",
+               i = "Use {.code keras_model_sequential(layers = list(...))}."), "type")
+  }
+  unsupported <- list(input_sparse = !is.null(input_sparse) && !identical(input_sparse, FALSE),
+                      input_ragged = !is.null(input_ragged) && !identical(input_ragged, FALSE),
+                      input_tensor = !is.null(input_tensor),
+                      input_optional = !identical(input_optional, FALSE))
+  bad <- names(unsupported)[unlist(unsupported)]
+  if (length(bad)) {
+    nl_abort(c("{.arg {bad}} {?is/are} not supported by normlayers.",
+               x = "normlayers models take dense R arrays: no sparse, ragged, optional or pre-existing input tensors.",
+               i = "Leave {.arg {bad}} at {?its/their} default{?s} ({.code NULL}/{.code FALSE})."),
+             "unsupported")
+  }
+  if (!is.null(input_dtype)) nl_check_layer_dtype(input_dtype, "input_dtype")
+  if (!is.null(input_name)) nl_check_name(input_name, "input_layer")
   shape <- NULL
-  if (!is.null(input_shape)) {
+  if (!is.null(input_batch_shape)) {
+    if (!is.null(input_shape) || !is.null(input_batch_size)) {
+      nl_abort(c("Give either {.arg input_batch_shape} or {.arg input_shape} (with {.arg input_batch_size}), not both.",
+                 i = "{.arg input_batch_shape} includes the batch dimension."), "argument")
+    }
+    shape <- nl_check_shape(input_batch_shape, "input_batch_shape")
+    if (length(shape) < 2) {
+      nl_abort(c("{.arg input_batch_shape} must include the batch dimension and at least one more.",
+                 x = "You supplied {format(shape(shape))}.",
+                 i = "Use e.g. {.code shape(NA, 4)}."), "shape")
+    }
+  } else if (!is.null(input_shape)) {
     shape <- c(if (is.null(input_batch_size)) NA_integer_
                else nl_check_shape(input_batch_size, "input_batch_size"),
                nl_check_shape(input_shape, "input_shape"))
+  } else if (!is.null(input_batch_size)) {
+    nl_check_shape(input_batch_size, "input_batch_size")
   }
   model <- nl_new_layer("sequential", "Sequential", config = list(), name = name,
                         trainable = trainable, classes = "nl_model")
   st <- nl_state(model)
   st$layers <- list()
   st$declared_shape <- shape
+  st$input_name <- input_name
   if (!is.null(shape)) {
     st$built <- TRUE
     st$input_shape <- shape
@@ -65,6 +126,15 @@ nl_sequential_add <- function(model, layer, call = rlang::caller_env()) {
                x = "Model {.val {st$name}} already has a layer named {.val {clash}}.",
                i = "Give the new layer another {.arg name}, or create a new layer instead of reusing one."),
              "name", call = call)
+  }
+  # keras3: a first layer created with `input_shape =` gives the model its input
+  if (is.null(st$input_shape) && length(st$layers) == 0 &&
+      isTRUE(nl_state(layer)$declared_input)) {
+    st$layers <- list(layer)
+    st$input_shape <- nl_state(layer)$input_shape
+    st$declared_shape <- st$input_shape
+    st$built <- TRUE
+    return(invisible(model))
   }
   if (!is.null(st$input_shape)) {
     shape <- nl_sequential_output_shape(model)

@@ -36,8 +36,8 @@ nl_new_symbolic <- function(shape, layer = NULL, inputs = list(), name = NULL) {
 #' outputs <- inputs |> layer_layer_normalization()
 #' outputs
 keras_input <- function(shape = NULL, batch_size = NULL, dtype = NULL, sparse = NULL,
-                        batch_shape = NULL, name = NULL, tensor = NULL,
-                        optional = FALSE, ragged = NULL) {
+                        ragged = NULL, batch_shape = NULL, name = NULL, tensor = NULL,
+                        optional = FALSE) {
   if (!is.null(batch_shape)) {
     full <- nl_check_shape(batch_shape, "batch_shape")
   } else {
@@ -49,10 +49,17 @@ keras_input <- function(shape = NULL, batch_size = NULL, dtype = NULL, sparse = 
     bs <- if (is.null(batch_size)) NA_integer_ else nl_check_shape(batch_size, "batch_size")
     full <- c(bs, shape)
   }
-  if (!is.null(sparse) && isTRUE(sparse) || !is.null(ragged) && isTRUE(ragged) ||
-      !is.null(tensor) || isTRUE(optional)) {
-    nl_abort("Sparse, ragged, optional and tensor-backed inputs are not supported.", "value")
+  unsupported <- c(sparse = !is.null(sparse) && !identical(sparse, FALSE),
+                   ragged = !is.null(ragged) && !identical(ragged, FALSE),
+                   tensor = !is.null(tensor), optional = !identical(optional, FALSE))
+  if (any(unsupported)) {
+    bad <- names(unsupported)[unsupported]
+    nl_abort(c("{.arg {bad}} {?is/are} not supported by normlayers.",
+               x = "normlayers inputs are dense R arrays: no sparse, ragged, optional or tensor-backed inputs.",
+               i = "Leave {.arg {bad}} at {?its/their} default{?s} ({.code NULL}/{.code FALSE})."),
+             "unsupported")
   }
+  if (!is.null(dtype)) nl_check_layer_dtype(dtype, "dtype")
   nl_new_symbolic(full, name = name %||% nl_unique_name("input_layer"))
 }
 
@@ -83,8 +90,9 @@ dim.nl_symbolic_tensor <- function(x) x$shape
 # A layer called on a symbolic tensor: infer the output shape, build the layer
 # if it is not built yet, and record the node.
 nl_symbolic_call <- function(layer, object, call = rlang::caller_env()) {
-  inputs <- if (inherits(object, "nl_symbolic_tensor")) list(object) else object
-  if (!inherits(layer, "nl_model") && length(inputs) != 1) {
+  inputs <- if (inherits(object, "nl_symbolic_tensor")) list(object) else unname(object)
+  multi <- nl_is_multi_input(layer)
+  if (!inherits(layer, "nl_model") && !multi && length(inputs) != 1) {
     nl_abort("Layer {.val {layer$name}} takes one input, not {length(inputs)}.", "shape", call = call)
   }
   shapes <- lapply(inputs, `[[`, "shape")
@@ -92,6 +100,9 @@ nl_symbolic_call <- function(layer, object, call = rlang::caller_env()) {
     st <- nl_state(layer)
     if (inherits(layer, "nl_model")) {
       nl_model_symbolic_shape(layer, shapes, call = call)
+    } else if (multi) {
+      if (!st$built) nl_layer_prepare(layer, shapes, call = call)
+      nl_layer_output_shape(layer, shapes)
     } else {
       if (!st$built) {
         nl_layer_prepare(layer, shapes[[1]], call = call)
@@ -102,4 +113,60 @@ nl_symbolic_call <- function(layer, object, call = rlang::caller_env()) {
     }
   })
   nl_new_symbolic(out_shape, layer = layer, inputs = inputs)
+}
+
+#' @export
+c.nl_symbolic_tensor <- function(...) {
+  # keras3 code writes keras_model(inputs = c(input1, input2), ...): a list of
+  # tensors, not their fields spliced together
+  list(...)
+}
+
+#' Arithmetic on symbolic tensors
+#'
+#' `+`, `-`, `*` and `/` between two symbolic tensors, or between a symbolic
+#' tensor and a number (or an array that broadcasts against it), add a layer
+#' to the model being traced, as in keras3: `x + y` is [layer_add()],
+#' `x - y` [layer_subtract()], `x * y` [layer_multiply()], and `x / y`,
+#' `x + 1`, `2 * x`, `-x`, ... an element-wise layer. Shapes broadcast as in
+#' Keras (aligned on the last axis). The layers have backward passes, so
+#' residual connections such as `outputs <- h + inputs` train with [fit()].
+#'
+#' @param e1,e2 Symbolic tensors, numbers or numeric arrays.
+#' @returns A symbolic tensor.
+#' @name symbolic-arithmetic
+#' @family merging layers
+#' @examples
+#' inputs <- keras_input(shape = 4)
+#' h <- inputs |> layer_dense(4) |> layer_layer_normalization()
+#' outputs <- (h + inputs) * 0.5
+#' model <- keras_model(inputs, outputs)
+#' model(matrix(1:8, 2))
+NULL
+
+#' @rdname symbolic-arithmetic
+#' @export
+Ops.nl_symbolic_tensor <- function(e1, e2) {
+  op <- .Generic
+  call <- sys.call()
+  nl_with_call(call, {
+    if (!op %in% c("+", "-", "*", "/")) {
+      nl_abort(c("{.code {op}} is not supported on symbolic tensors.",
+                 i = "Symbolic tensors support {.code +}, {.code -}, {.code *} and {.code /}."),
+               "unsupported", call = call)
+    }
+    if (missing(e2)) {
+      if (op == "+") return(e1)
+      if (op == "-") return(nl_scalar_op_tensor(e1, "*", -1, "right", call))
+      nl_abort("Unary {.code {op}} is not defined.", "unsupported", call = call)
+    }
+    s1 <- inherits(e1, "nl_symbolic_tensor")
+    s2 <- inherits(e2, "nl_symbolic_tensor")
+    if (s1 && s2) {
+      layer <- switch(op, "+" = layer_add(), "-" = layer_subtract(), "*" = layer_multiply(),
+                      "/" = nl_layer_divide())
+      return(layer(list(e1, e2)))
+    }
+    if (s1) nl_scalar_op_tensor(e1, op, e2, "right", call) else nl_scalar_op_tensor(e2, op, e1, "left", call)
+  })
 }

@@ -87,3 +87,46 @@ test_that("setting trainable on a model freezes every layer inside it", {
   model$trainable <- TRUE
   expect_length(get_weights(model, trainable = TRUE), 4)
 })
+
+test_that("keras_model_sequential() has keras3's formals", {
+  expect_identical(names(formals(keras_model_sequential)),
+                   c("input_shape", "name", "...", "input_dtype", "input_batch_size",
+                     "input_sparse", "input_ragged", "input_batch_shape", "input_name",
+                     "input_tensor", "input_optional", "trainable", "layers"))
+  f <- formals(keras_model_sequential)
+  expect_false(f$input_optional)
+  expect_true(f$trainable)
+})
+
+test_that("keras_model_sequential() honours input_batch_shape, input_batch_size, input_dtype, input_name", {
+  m <- keras_model_sequential(input_batch_shape = shape(NA, 4)) |> layer_dense(2)
+  expect_identical(nl_state(m)$input_shape, c(NA, 4L))
+  expect_true(m$layers[[1]]$built)
+  m2 <- keras_model_sequential(input_shape = shape(4), input_batch_size = 8, input_dtype = "float32",
+                               input_name = "features", name = "seq_in")
+  expect_identical(nl_state(m2)$input_shape, c(8L, 4L))
+  expect_identical(m2$name, "seq_in")
+  m3 <- keras_model_sequential(layers = list(layer_dense(units = 2), layer_dense(units = 1)),
+                               input_shape = 3)
+  expect_length(m3$layers, 2)
+  expect_identical(dim(m3(matrix(1, 5, 3))), c(5L, 1L))
+  expect_silent(keras_model_sequential(input_sparse = FALSE, input_ragged = NULL))
+})
+
+test_that("keras_model_sequential() refuses what it cannot honour with classed errors", {
+  expect_error(keras_model_sequential(input_shape = 3, input_sparse = TRUE),
+               class = "normlayers_error_unsupported")
+  expect_error(keras_model_sequential(input_shape = 3, input_ragged = TRUE),
+               class = "normlayers_error_unsupported")
+  expect_error(keras_model_sequential(input_tensor = keras_input(shape = 3)),
+               class = "normlayers_error_unsupported")
+  expect_error(keras_model_sequential(input_shape = 3, input_optional = TRUE),
+               class = "normlayers_error_unsupported")
+  expect_error(keras_model_sequential(input_shape = 3, input_dtype = "int32"),
+               class = "normlayers_error_dtype")
+  expect_error(keras_model_sequential(input_shape = 3, input_batch_shape = c(NA, 3)),
+               class = "normlayers_error_argument")
+  expect_error(keras_model_sequential(input_batch_shape = 3), class = "normlayers_error_shape")
+  expect_error(keras_model_sequential(layer_dense(units = 1)), class = "normlayers_error_type")
+  expect_error(keras_model_sequential(input_shape = 3, input_name = ""), class = "normlayers_error_name")
+})
