@@ -293,7 +293,7 @@ nl_optimizer_apply <- function(opt, weights, grads) {
     weights <- lapply(weights, function(w) w - w * cfg$weight_decay * lr)
   }
   slots <- st$slots
-  res <- nl_update_all(opt, weights, grads, unname(slots[keys]), lr, t)
+  res <- nl_update_all(opt, weights, grads, slots[keys], lr, t)
   slots[keys] <- res$slots
   if (any(empty <- vapply(slots, is.null, TRUE))) slots <- slots[!empty]
   st$slots <- slots
@@ -324,9 +324,6 @@ nl_update_all.default <- function(opt, weights, grads, slots, lr, t) {
 #' @export
 nl_update_all.nl_optimizer_adam <- function(opt, weights, grads, slots, lr, t) {
   cfg <- .subset2(opt, "config")
-  if (!all(vapply(weights, is.double, TRUE)) || !all(vapply(grads, is.double, TRUE))) {
-    return(NextMethod())
-  }
   alpha <- lr * sqrt(1 - cfg$beta_2^t) / (1 - cfg$beta_1^t)
   nl_adam_update_all_cpp(weights, grads, slots, alpha, cfg$beta_1, cfg$beta_2, cfg$epsilon,
                          cfg$amsgrad)

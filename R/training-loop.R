@@ -105,6 +105,7 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
     layers = nl_all_layers(model),
     forward = lapply(units, nl_s3_method, generic = "nl_layer_forward"),
     backward = lapply(units, nl_s3_method, generic = "nl_layer_backward"),
+    reverse = rev(seq_along(units)),
     leaf_states = lapply(leaves, nl_state),
     has_activity = has_activity,
     units = units,
@@ -148,7 +149,7 @@ nl_plan_backward <- function(plan, caches, dy) {
   units <- plan$units
   bwd <- plan$backward
   grads <- vector("list", length(units))
-  for (i in rev(seq_along(units))) {
+  for (i in plan$reverse) {
     res <- bwd[[i]](units[[i]], caches[[i]], dy)
     if (length(res$grads)) grads[[i]] <- res$grads
     dy <- res$dx

@@ -446,9 +446,9 @@ nl_check_validation_freq <- function(freq, call = rlang::caller_env()) {
   as.integer(freq)
 }
 
-# Builds or checks the model, then trains. If no step completes (a failure in
-# the first step, or no epoch to run), the model is left as it was, unbuilt
-# included.
+# Builds or checks the model, then trains. If no step completes (a failure or
+# an interrupt in the first step, or no epoch to run), the model is left as it
+# was, unbuilt included; otherwise the completed steps are kept.
 nl_fit_run <- function(model, comp, data, val, opts) {
   layers <- nl_all_layers(model)
   before <- nl_snapshot(layers)

@@ -300,6 +300,8 @@ md <- c(
   sprintf("- date: %s UTC; R: %s; normlayers %s, threads: %d", format(Sys.time(), tz = "UTC", "%Y-%m-%d %H:%M"),
           R.version.string, as.character(utils::packageVersion("normlayers")), nl_threads()),
   sprintf("- cpu: %s; load average when the run ended: %s", cpu, load),
+  "- a load average above the number of cores means other jobs shared the machine: absolute",
+  "  times are then inflated, while ratios (taken from interleaved rounds) hold better",
   "",
   "### Scaling with the number of rows (64 features)",
   "",

@@ -64,7 +64,7 @@ test_that("the C++ activations match the R formulas and keep dim", {
 })
 
 test_that("an activation call allocates about its output", {
-  skip_if_not(capabilities("profmem"))
+  skip_without_memory_profiling()
   x <- matrix(rnorm(1e5), 1e4, 10)
   for (act in c("relu", "sigmoid", "tanh", "softmax")) {
     layer <- layer_activation(activation = act)

@@ -672,7 +672,7 @@ test_that("masks are validated and leave the layer unchanged on error", {
 })
 
 test_that("a training call allocates about its output (dim<- does not copy it)", {
-  skip_if_not(capabilities("profmem"))
+  skip_without_memory_profiling()
   x <- matrix(rnorm(5e4 * 8), 5e4, 8)
   bn <- layer_batch_normalization()
   bn(x[1:4, ], training = TRUE)

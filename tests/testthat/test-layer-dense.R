@@ -120,7 +120,7 @@ test_that("the C++ Dense kernel matches the R oracle to the last bits", {
 })
 
 test_that("a Dense call allocates about its output", {
-  skip_if_not(capabilities("profmem"))
+  skip_without_memory_profiling()
   set.seed(32)
   x <- matrix(rnorm(2e4 * 16), 2e4, 16)
   for (act in c("linear", "relu", "sigmoid", "softmax")) {

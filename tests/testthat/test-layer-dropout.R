@@ -76,7 +76,7 @@ test_that("training dropout draws what runif() draws and allocates about its out
   fw <- nl_layer_forward(drop, x, TRUE)
   dy <- x * 2
   expect_identical(nl_layer_backward(drop, fw$cache, dy)$dx, dy * keep)
-  skip_if_not(capabilities("profmem"))
+  skip_without_memory_profiling()
   mem <- sum(bench::bench_memory(drop(x, training = TRUE))$mem_alloc)
   expect_lt(as.numeric(mem), 1.2 * 8 * length(x))
 })

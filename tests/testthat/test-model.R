@@ -24,7 +24,7 @@ test_that("nl_slice_rows() and nl_slice_range() match R indexing for any rank", 
 })
 
 test_that("slicing a batch from a large input allocates the batch's size", {
-  skip_if_not(capabilities("profmem"))
+  skip_without_memory_profiling()
   x <- matrix(rnorm(2e5 * 8), 2e5, 8)
   idx <- c(5L, 199999L, 77L, 1000L)
   batch_bytes <- 8 * length(idx) * 8
@@ -38,7 +38,7 @@ test_that("slicing a batch from a large input allocates the batch's size", {
 })
 
 test_that("predict() on a large input allocates about its output", {
-  skip_if_not(capabilities("profmem"))
+  skip_without_memory_profiling()
   set.seed(62)
   x <- matrix(rnorm(5e4 * 8), 5e4, 8)
   model <- keras_model_sequential(input_shape = 8) |> layer_batch_normalization()

@@ -226,3 +226,22 @@ test_that("fit() takes data frames and integer arrays like matrices", {
   expect_identical(get_weights(m1), get_weights(m3))
   expect_identical(get_weights(m2), get_weights(m3))
 })
+
+test_that("an interrupt keeps the completed steps and undoes the current one", {
+  set.seed(15)
+  calls <- 0
+  con <- function(w) {
+    calls <<- calls + 1
+    if (calls == 3) rlang::interrupt()
+    w
+  }
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1, kernel_constraint = con)
+  compile(model, optimizer = optimizer_sgd(0.1), loss = "mse")
+  w0 <- get_weights(model)
+  x <- matrix(rnorm(20), 10, 2)
+  res <- tryCatch(fit(model, x, rnorm(10), batch_size = 2, epochs = 1, shuffle = FALSE, verbose = 0),
+                  interrupt = function(e) "interrupted")
+  expect_identical(res, "interrupted")
+  expect_identical(nl_state(model)$compiled$optimizer$iterations, 2L)
+  expect_false(identical(get_weights(model), w0))
+})
