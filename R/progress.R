@@ -167,3 +167,13 @@ nl_callback_progbar <- function(verbose) {
   cb$on_predict_end <- function(logs = NULL) nl_progbar_finish(cb$pb, cb$seen, NULL)
   cb
 }
+
+# Closes a live bar left open by a failed run.
+nl_progress_close <- function(cb) {
+  pb <- if (!is.null(cb)) cb$pb
+  if (!is.null(pb) && !is.null(pb$id)) {
+    cli::cli_progress_done(id = pb$id, .envir = pb, result = "failed")
+    pb$id <- NULL
+  }
+  invisible()
+}

@@ -391,6 +391,7 @@ nl_fit_loop <- function(plan, data, val, opts) {
       if (isTRUE(mst$stop_training)) break
     },
     error = function(e) {
+      nl_progress_close(progress)
       nl_fit_failed(e, as.integer(epoch) + 1L, epochs, k, n_steps,
                     nl_history(hcb, opts$verbose, epochs, steps))
     }

@@ -123,3 +123,25 @@ test_that("the live bar is drawn by cli without errors", {
   expect_match(live, "1/4 ")
   expect_match(live, "loss: [0-9.]+ - mae: [0-9.]+")
 })
+
+test_that("a failed fit closes its live bar", {
+  withr::local_options(cli.progress_show_after = 0, cli.dynamic = FALSE,
+                       cli.progress_throttle = 0)
+  pb <- nl_progbar(10, 1L)
+  suppressMessages(nl_progbar_update(pb, 2, list(loss = 1)))
+  expect_false(is.null(pb$id))
+  suppressMessages(nl_progress_close(list(pb = pb)))
+  expect_null(pb$id)
+  expect_silent(nl_progress_close(NULL))
+
+  set.seed(1)
+  x <- matrix(rnorm(64), 32, 2)
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  compile(model, optimizer = "sgd", loss = "mse")
+  boom <- callback_lambda(on_train_batch_end = function(b, logs) if (b == 1) stop("boom"))
+  suppressMessages(expect_error(
+    capture.output(fit(model, x, x[, 1], batch_size = 8, verbose = 1, callbacks = list(boom))),
+    class = "normlayers_error_fit"))
+  out <- suppressMessages(capture.output(fit(model, x, x[, 1], batch_size = 8, verbose = 1)))
+  expect_match(out[length(out)], "^4/4 ")
+})
