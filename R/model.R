@@ -212,12 +212,17 @@ predict.nl_layer <- function(object, x, ..., batch_size = NULL,
 }
 
 # Runs the batches and binds their outputs into one preallocated array.
+# The model is checked (or built) once for the data's shape; the batches then
+# run through the resolved forward methods without per-batch checks. The
+# callbacks' on_predict_* hooks run around them.
 nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list()) {
   nl_callbacks_run(cbs, "on_predict_begin")
   first <- min(bs, n_use)
   xb <- if (first == n) x else nl_batch_range(x, 1, first)
+  nl_prepare_model(object, x)
+  plan <- nl_forward_plan(object)
   nl_callbacks_run(cbs, "on_predict_batch_begin", 0L)
-  out1 <- nl_layer_run(object, xb, FALSE)$output
+  out1 <- nl_plan_forward(plan, xb, FALSE)$output
   if (is.list(out1)) {
     nl_abort(c("Models with several outputs cannot be predicted in batches yet.",
                i = "Use {.code batch_size = NULL}."), "value")
@@ -235,7 +240,7 @@ nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list()) {
   while (s < n_use) {
     m <- min(bs, n_use - s)
     nl_callbacks_run(cbs, "on_predict_batch_begin", batch)
-    ob <- nl_layer_run(object, nl_batch_range(x, s + 1, m), FALSE)$output
+    ob <- nl_plan_forward(plan, nl_batch_range(x, s + 1, m), FALSE)$output
     nl_rows_into_cpp(res, ob, s)
     nl_callbacks_run(cbs, "on_predict_batch_end", batch, list(outputs = ob))
     s <- s + m

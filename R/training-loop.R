@@ -44,6 +44,19 @@ nl_s3_method <- function(obj, generic) {
   function(...) get(generic, envir = asNamespace("normlayers"))(...)
 }
 
+# What a forward pass needs (predict() uses this part of the plan alone).
+nl_forward_plan <- function(model) {
+  units <- nl_exec_units(model)
+  leaves <- nl_leaf_layers(model)
+  list(
+    units = units,
+    forward = lapply(units, nl_s3_method, generic = "nl_layer_forward"),
+    has_activity = any(vapply(leaves, function(l) {
+      !is.null(nl_state(l)$config$activity_regularizer)
+    }, TRUE))
+  )
+}
+
 # Resolved once per fit()/evaluate() call, after the model is built.
 # Regularizer functions without a gradient are refused here, before the first
 # step, when their weight (or a batch of the layer's output, for an activity
