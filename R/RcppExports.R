@@ -45,28 +45,68 @@ nl_all_finite_cpp <- function(x) {
     .Call(`_normlayers_nl_all_finite_cpp`, x)
 }
 
-cpp_moments <- function(x, sizes, reduced, na_rm, threads, force_general = FALSE) {
-    .Call(`_normlayers_cpp_moments`, x, sizes, reduced, na_rm, threads, force_general)
+cpp_rms_norm <- function(x, dim, reduced, scale, epsilon, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_rms_norm`, x, dim, reduced, scale, epsilon, threads, force_general)
 }
 
-cpp_apply <- function(x, sizes, reduced, center, scale, gamma, beta, param_kept, threads, force_general = FALSE) {
-    .Call(`_normlayers_cpp_apply`, x, sizes, reduced, center, scale, gamma, beta, param_kept, threads, force_general)
+cpp_rms_backward <- function(x, dy, dim, reduced, rstd, scale, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_rms_backward`, x, dy, dim, reduced, rstd, scale, threads, force_general)
 }
 
-cpp_layer_norm <- function(x, sizes, reduced, gamma, beta, epsilon, threads, force_general = FALSE, keep_stats = TRUE) {
-    .Call(`_normlayers_cpp_layer_norm`, x, sizes, reduced, gamma, beta, epsilon, threads, force_general, keep_stats)
+cpp_unit_norm <- function(x, dim, reduced, epsilon, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_unit_norm`, x, dim, reduced, epsilon, threads, force_general)
 }
 
-cpp_batch_norm_train <- function(x, sizes, reduced, gamma, beta, epsilon, threads, force_general = FALSE) {
-    .Call(`_normlayers_cpp_batch_norm_train`, x, sizes, reduced, gamma, beta, epsilon, threads, force_general)
+cpp_unit_backward <- function(x, dy, dim, reduced, inv, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_unit_backward`, x, dy, dim, reduced, inv, threads, force_general)
 }
 
-cpp_norm_backward <- function(x, dy, sizes, reduced, mean, rstd, gamma, param_kept, batch_stats, threads, force_general = FALSE) {
-    .Call(`_normlayers_cpp_norm_backward`, x, dy, sizes, reduced, mean, rstd, gamma, param_kept, batch_stats, threads, force_general)
+cpp_group_norm <- function(x, dim, axis, groups, gamma, beta, epsilon, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_group_norm`, x, dim, axis, groups, gamma, beta, epsilon, threads, force_general)
+}
+
+cpp_group_backward <- function(x, dy, dim, axis, groups, mean, rstd, gamma, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_group_backward`, x, dy, dim, axis, groups, mean, rstd, gamma, threads, force_general)
+}
+
+cpp_group_path <- function(dim, axis, groups, force_general = FALSE) {
+    .Call(`_normlayers_cpp_group_path`, dim, axis, groups, force_general)
+}
+
+cpp_moments <- function(x, dim, reduced, na_rm, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_moments`, x, dim, reduced, na_rm, threads, force_general)
+}
+
+cpp_moments_shifted <- function(x, dim, reduced, shift, na_rm, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_moments_shifted`, x, dim, reduced, shift, na_rm, threads, force_general)
+}
+
+cpp_apply <- function(x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_apply`, x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general)
+}
+
+cpp_layer_norm <- function(x, dim, reduced, gamma, beta, epsilon, threads, force_general = FALSE, keep_stats = TRUE) {
+    .Call(`_normlayers_cpp_layer_norm`, x, dim, reduced, gamma, beta, epsilon, threads, force_general, keep_stats)
+}
+
+cpp_batch_norm_train <- function(x, dim, reduced, gamma, beta, epsilon, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_batch_norm_train`, x, dim, reduced, gamma, beta, epsilon, threads, force_general)
+}
+
+cpp_norm_backward <- function(x, dy, dim, reduced, mean, rstd, gamma, param_kept, batch_stats, threads, force_general = FALSE) {
+    .Call(`_normlayers_cpp_norm_backward`, x, dy, dim, reduced, mean, rstd, gamma, param_kept, batch_stats, threads, force_general)
+}
+
+cpp_plan_info <- function(dim, reduced, force_general = FALSE) {
+    .Call(`_normlayers_cpp_plan_info`, dim, reduced, force_general)
 }
 
 cpp_omp_procs <- function() {
     .Call(`_normlayers_cpp_omp_procs`)
+}
+
+cpp_max_threads <- function() {
+    .Call(`_normlayers_cpp_max_threads`)
 }
 
 cpp_min_parallel_elements <- function() {

@@ -79,7 +79,11 @@ get_config <- function(object) {
 #' @rdname get_config
 #' @export
 from_config <- function(config, custom_objects = NULL) {
-  cls <- attr(config, "__class__") %||% config$class_name
+  nl_with_call(rlang::current_call(), nl_from_config(config, custom_objects))
+}
+
+nl_from_config <- function(config, custom_objects = NULL) {
+  cls <- if (is.list(config)) attr(config, "__class__") %||% config$class_name
   if (!is.list(config) || is.null(cls)) {
     nl_abort(c("{.arg config} must be a list returned by {.fn get_config}.",
                x = "You supplied {nl_describe(config)} without a {.val __class__} attribute."),

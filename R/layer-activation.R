@@ -49,8 +49,97 @@ nl_activations <- list(
       dim(dx) <- d
       dx
     }
+  ),
+  # The other activations Keras writes by name, with Keras 3's constants.
+  elu = list(
+    forward = function(x) ifelse(x > 0, x, expm1(x)),
+    backward = function(x, y, dy) dy * ifelse(x > 0, 1, y + 1)
+  ),
+  selu = list(
+    forward = function(x) nl_selu_scale * ifelse(x > 0, x, nl_selu_alpha * expm1(x)),
+    backward = function(x, y, dy) dy * ifelse(x > 0, nl_selu_scale, y + nl_selu_scale * nl_selu_alpha)
+  ),
+  gelu = list(
+    forward = function(x) x * stats::pnorm(x),
+    backward = function(x, y, dy) dy * (stats::pnorm(x) + x * stats::dnorm(x))
+  ),
+  silu = list(
+    forward = function(x) x * stats::plogis(x),
+    backward = function(x, y, dy) {
+      s <- stats::plogis(x)
+      dy * s * (1 + x * (1 - s))
+    }
+  ),
+  leaky_relu = list(
+    forward = function(x) ifelse(x > 0, x, 0.2 * x),
+    backward = function(x, y, dy) dy * ifelse(x > 0, 1, 0.2)
+  ),
+  softplus = list(
+    forward = function(x) pmax(x, 0) + log1p(exp(-abs(x))),
+    backward = function(x, y, dy) dy * stats::plogis(x)
+  ),
+  softsign = list(
+    forward = function(x) x / (1 + abs(x)),
+    backward = function(x, y, dy) dy / (1 + abs(x))^2
+  ),
+  exponential = list(
+    forward = function(x) exp(x),
+    backward = function(x, y, dy) dy * y
+  ),
+  hard_sigmoid = list(
+    forward = function(x) pmin(pmax(x + 3, 0), 6) / 6,
+    backward = function(x, y, dy) dy * (x > -3 & x < 3) / 6
+  ),
+  hard_silu = list(
+    forward = function(x) x * pmin(pmax(x + 3, 0), 6) / 6,
+    backward = function(x, y, dy) dy * (pmin(pmax(x + 3, 0), 6) / 6 + x * (x > -3 & x < 3) / 6)
+  ),
+  relu6 = list(
+    forward = function(x) pmin(pmax(x, 0), 6),
+    backward = function(x, y, dy) dy * (x > 0 & x < 6)
+  ),
+  mish = list(
+    forward = function(x) x * tanh(pmax(x, 0) + log1p(exp(-abs(x)))),
+    backward = function(x, y, dy) {
+      t <- tanh(pmax(x, 0) + log1p(exp(-abs(x))))
+      dy * (t + x * (1 - t^2) * stats::plogis(x))
+    }
+  ),
+  log_sigmoid = list(
+    forward = function(x) -(pmax(-x, 0) + log1p(exp(-abs(x)))),
+    backward = function(x, y, dy) dy * stats::plogis(-x)
+  ),
+  log_softmax = list(
+    forward = function(x) {
+      d <- dim(x)
+      m <- nl_as_last_axis_matrix(x)
+      mx <- apply(m, 1, max)
+      y <- m - mx - log(rowSums(exp(m - mx)))
+      dim(y) <- d
+      y
+    },
+    backward = function(x, y, dy) {
+      d <- dim(y)
+      gm <- nl_as_last_axis_matrix(dy)
+      dx <- gm - exp(nl_as_last_axis_matrix(y)) * rowSums(gm)
+      dim(dx) <- d
+      dx
+    }
+  ),
+  hard_tanh = list(
+    forward = function(x) pmin(pmax(x, -1), 1),
+    backward = function(x, y, dy) dy * (abs(x) < 1)
+  ),
+  tanh_shrink = list(
+    forward = function(x) x - tanh(x),
+    backward = function(x, y, dy) dy * tanh(x)^2
   )
 )
+nl_activations$swish <- nl_activations$silu
+nl_activations$hard_swish <- nl_activations$hard_silu
+
+nl_selu_alpha <- 1.6732632423543772848170429916717
+nl_selu_scale <- 1.0507009873554804934193349852946
 
 # Resolves an `activation` argument: NULL means "linear".
 nl_check_activation <- function(activation, arg = "activation", call = rlang::caller_env()) {
@@ -98,8 +187,13 @@ nl_activation_backward <- function(name, x, y, dy) {
 #' @inheritParams layer_layer_normalization
 #' @param activation The activation function, by name: `"relu"`
 #'   (`max(x, 0)`), `"sigmoid"` (`1 / (1 + exp(-x))`), `"tanh"`, `"softmax"`
-#'   (over the last axis) or `"linear"` (the identity). `NULL` means
-#'   `"linear"`. The same names are accepted by the `activation` argument of
+#'   (over the last axis) or `"linear"` (the identity), or one of the other
+#'   names Keras writes: `"elu"`, `"selu"`, `"gelu"` (exact, `x * pnorm(x)`),
+#'   `"silu"` (alias `"swish"`), `"leaky_relu"` (slope 0.2), `"softplus"`,
+#'   `"softsign"`, `"exponential"`, `"hard_sigmoid"` (Keras 3:
+#'   `relu6(x + 3) / 6`), `"hard_silu"` (alias `"hard_swish"`), `"relu6"`,
+#'   `"mish"`, `"log_sigmoid"`, `"log_softmax"` (over the last axis),
+#'   `"hard_tanh"` and `"tanh_shrink"`. `NULL` means `"linear"`. The same names are accepted by the `activation` argument of
 #'   [layer_dense()].
 #' @param ... Named base-layer arguments: `name`, `trainable`, `dtype`
 #'   (accepted and ignored) and the legacy `input_shape` (see [layer_dense()]).

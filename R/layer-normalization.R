@@ -416,7 +416,7 @@ nl_norm_adapt <- function(object, data, ..., batch_size, steps, na.rm) {
 # Runs over the batches and merges their statistics per kept position. Each
 # batch's moments come from the two-pass kernel on the data shifted by the
 # first batch's means; batches are merged with the stable pairwise update of
-# Chan, Golub and LeVeque (nl_merge_moments_r()). A single batch is exactly
+# Chan, Golub and LeVeque (nl_merge_moments() in R/kernels.R). A single batch is exactly
 # the one-shot two-pass result.
 # Nothing is assigned here: the caller assigns once everything succeeded.
 nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
@@ -469,12 +469,12 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
           # two large, rounded means.
           shift <- first$moments$mean
           shift[first$moments$count == 0 | !is.finite(shift)] <- 0
-          acc <- nl_merge_moments_r(NULL, nl_adapt_moments(first$x, first$runs, na_rm, shift))
+          acc <- nl_adapt_moments(first$x, first$runs, na_rm, shift)
           first$x <- NULL
         }
         b <- nl_adapt_moments(x, runs, na_rm, shift)
         nl_adapt_check_finite(b, x, n_batches)
-        acc <- nl_merge_moments_r(acc, b)
+        acc <- nl_merge_moments(acc, b)
       }
     }
     if (!is.null(pb)) cli::cli_progress_update(id = pb)
@@ -496,7 +496,7 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
              "missing")
   }
   if (is.null(shift)) {
-    res <- nl_merge_moments_r(NULL, first$moments)
+    res <- first$moments
   } else {
     res <- acc
     res$mean <- shift + acc$mean
@@ -514,52 +514,12 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
        rank = length(first_shape), batches = n_batches)
 }
 
-# Moments per kept position of one batch, of `x - shift` when a shift is given.
+# Moments per kept position of one batch, of `x - shift` when a shift is given
+# (computed by the kernel without forming `x - shift`).
 nl_adapt_moments <- function(x, runs, na_rm, shift = NULL) {
-  if (!is.null(shift)) {
-    x <- nl_kernel_apply(x, runs, center = shift, scale = rep(1, length(shift)),
-                         param_on = "kept")
-  }
-  mo <- nl_kernel_moments(x, runs, na_rm = na_rm)
+  mo <- if (is.null(shift)) nl_kernel_moments(x, runs, na_rm = na_rm)
+        else nl_kernel_moments_shifted(x, runs, shift = shift, na_rm = na_rm)
   list(mean = as.double(mo$mean), var = as.double(mo$var), count = as.double(mo$count))
-}
-
-# Merges two sets of moments per kept position: `a` and `b` are
-# list(mean, var, count) of equal-length vectors (population variances,
-# counts of the values used; `a = NULL` means nothing merged yet). The update
-# of Chan, Golub and LeVeque combines each side's two-pass (shifted) moments,
-# so no large sums of squares are ever formed: with delta = mean_b - mean_a,
-#   mean = mean_a + delta * n_b / n,
-#   M2   = M2_a + M2_b + delta^2 * n_a * n_b / n.
-# Positions with no values on one side take the other side unchanged.
-# NOTE (integration): branch `kernels` adds the C++-backed nl_merge_moments()
-# in R/kernels.R with the same interface; this local R version stands in
-# until it lands and can then be pointed at it.
-nl_merge_moments_r <- function(a, b) {
-  nb <- b$count
-  mb <- b$mean
-  vb <- b$var
-  none_b <- nb == 0
-  mb[none_b] <- 0
-  vb[none_b] <- 0
-  if (is.null(a)) return(list(mean = mb, var = vb, count = nb))
-  na <- a$count
-  n <- na + nb
-  mean <- a$mean
-  var <- a$var
-  both <- na > 0 & nb > 0
-  only_b <- na == 0 & nb > 0
-  mean[only_b] <- mb[only_b]
-  var[only_b] <- vb[only_b]
-  if (any(both)) {
-    na_ <- na[both]; nb_ <- nb[both]; n_ <- n[both]
-    delta <- mb[both] - a$mean[both]
-    wb <- nb_ / n_
-    mean[both] <- a$mean[both] + delta * wb
-    m2 <- a$var[both] * na_ + vb[both] * nb_ + delta * delta * na_ * wb
-    var[both] <- m2 / n_
-  }
-  list(mean = mean, var = var, count = n)
 }
 
 # Infinite values cannot be normalized: refuse them (na.rm only leaves out

@@ -22,6 +22,10 @@
 #' model
 #' model(matrix(rnorm(8), 2))
 keras_model <- function(inputs = NULL, outputs = NULL, name = NULL, ...) {
+  nl_with_call(rlang::current_call(), nl_keras_model(inputs, outputs, name, ...))
+}
+
+nl_keras_model <- function(inputs = NULL, outputs = NULL, name = NULL, ...) {
   nl_check_dots(list(...))
   as_tensor_list <- function(x, arg) {
     if (inherits(x, "nl_symbolic_tensor")) return(list(x))

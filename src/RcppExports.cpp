@@ -142,28 +142,158 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// cpp_moments
-Rcpp::List cpp_moments(Rcpp::NumericVector x, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, bool na_rm, int threads, bool force_general);
-RcppExport SEXP _normlayers_cpp_moments(SEXP xSEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP na_rmSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+// cpp_rms_norm
+Rcpp::List cpp_rms_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> scale, double epsilon, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_rms_norm(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP scaleSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type sizes(sizesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_rms_norm(x, dim, reduced, scale, epsilon, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_rms_backward
+Rcpp::List cpp_rms_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::NumericVector rstd, Rcpp::Nullable<Rcpp::NumericVector> scale, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_rms_backward(SEXP xSEXP, SEXP dySEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP rstdSEXP, SEXP scaleSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type rstd(rstdSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type scale(scaleSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_rms_backward(x, dy, dim, reduced, rstd, scale, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_unit_norm
+Rcpp::List cpp_unit_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, double epsilon, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_unit_norm(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_unit_norm(x, dim, reduced, epsilon, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_unit_backward
+Rcpp::List cpp_unit_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::NumericVector inv, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_unit_backward(SEXP xSEXP, SEXP dySEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP invSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type inv(invSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_unit_backward(x, dy, dim, reduced, inv, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_group_norm
+Rcpp::List cpp_group_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, int axis, int groups, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_group_norm(SEXP xSEXP, SEXP dimSEXP, SEXP axisSEXP, SEXP groupsSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< int >::type axis(axisSEXP);
+    Rcpp::traits::input_parameter< int >::type groups(groupsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type gamma(gammaSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type beta(betaSEXP);
+    Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_group_norm(x, dim, axis, groups, gamma, beta, epsilon, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_group_backward
+Rcpp::List cpp_group_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector dim, int axis, int groups, Rcpp::NumericVector mean, Rcpp::NumericVector rstd, Rcpp::Nullable<Rcpp::NumericVector> gamma, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_group_backward(SEXP xSEXP, SEXP dySEXP, SEXP dimSEXP, SEXP axisSEXP, SEXP groupsSEXP, SEXP meanSEXP, SEXP rstdSEXP, SEXP gammaSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dy(dySEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< int >::type axis(axisSEXP);
+    Rcpp::traits::input_parameter< int >::type groups(groupsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type mean(meanSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type rstd(rstdSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type gamma(gammaSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_group_backward(x, dy, dim, axis, groups, mean, rstd, gamma, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_group_path
+std::string cpp_group_path(Rcpp::NumericVector dim, int axis, int groups, bool force_general);
+RcppExport SEXP _normlayers_cpp_group_path(SEXP dimSEXP, SEXP axisSEXP, SEXP groupsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< int >::type axis(axisSEXP);
+    Rcpp::traits::input_parameter< int >::type groups(groupsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_group_path(dim, axis, groups, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_moments
+Rcpp::List cpp_moments(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, bool na_rm, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_moments(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP na_rmSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
     Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
     Rcpp::traits::input_parameter< bool >::type na_rm(na_rmSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_moments(x, sizes, reduced, na_rm, threads, force_general));
+    rcpp_result_gen = Rcpp::wrap(cpp_moments(x, dim, reduced, na_rm, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_moments_shifted
+Rcpp::List cpp_moments_shifted(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> shift, bool na_rm, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_moments_shifted(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP shiftSEXP, SEXP na_rmSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type shift(shiftSEXP);
+    Rcpp::traits::input_parameter< bool >::type na_rm(na_rmSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_moments_shifted(x, dim, reduced, shift, na_rm, threads, force_general));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_apply
-Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> center, Rcpp::NumericVector scale, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, bool param_kept, int threads, bool force_general);
-RcppExport SEXP _normlayers_cpp_apply(SEXP xSEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP centerSEXP, SEXP scaleSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP param_keptSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> center, Rcpp::NumericVector scale, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, bool param_kept, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_apply(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP centerSEXP, SEXP scaleSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP param_keptSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type sizes(sizesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
     Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type center(centerSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type scale(scaleSEXP);
@@ -172,17 +302,17 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< bool >::type param_kept(param_keptSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_apply(x, sizes, reduced, center, scale, gamma, beta, param_kept, threads, force_general));
+    rcpp_result_gen = Rcpp::wrap(cpp_apply(x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_layer_norm
-Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general, bool keep_stats);
-RcppExport SEXP _normlayers_cpp_layer_norm(SEXP xSEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP, SEXP keep_statsSEXP) {
+Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general, bool keep_stats);
+RcppExport SEXP _normlayers_cpp_layer_norm(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP, SEXP keep_statsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type sizes(sizesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
     Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type gamma(gammaSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type beta(betaSEXP);
@@ -190,35 +320,35 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
     Rcpp::traits::input_parameter< bool >::type keep_stats(keep_statsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_layer_norm(x, sizes, reduced, gamma, beta, epsilon, threads, force_general, keep_stats));
+    rcpp_result_gen = Rcpp::wrap(cpp_layer_norm(x, dim, reduced, gamma, beta, epsilon, threads, force_general, keep_stats));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_batch_norm_train
-Rcpp::List cpp_batch_norm_train(Rcpp::NumericVector x, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general);
-RcppExport SEXP _normlayers_cpp_batch_norm_train(SEXP xSEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+Rcpp::List cpp_batch_norm_train(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_batch_norm_train(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type sizes(sizesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
     Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type gamma(gammaSEXP);
     Rcpp::traits::input_parameter< Rcpp::Nullable<Rcpp::NumericVector> >::type beta(betaSEXP);
     Rcpp::traits::input_parameter< double >::type epsilon(epsilonSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_batch_norm_train(x, sizes, reduced, gamma, beta, epsilon, threads, force_general));
+    rcpp_result_gen = Rcpp::wrap(cpp_batch_norm_train(x, dim, reduced, gamma, beta, epsilon, threads, force_general));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_norm_backward
-Rcpp::List cpp_norm_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector sizes, Rcpp::LogicalVector reduced, Rcpp::NumericVector mean, Rcpp::NumericVector rstd, Rcpp::Nullable<Rcpp::NumericVector> gamma, bool param_kept, bool batch_stats, int threads, bool force_general);
-RcppExport SEXP _normlayers_cpp_norm_backward(SEXP xSEXP, SEXP dySEXP, SEXP sizesSEXP, SEXP reducedSEXP, SEXP meanSEXP, SEXP rstdSEXP, SEXP gammaSEXP, SEXP param_keptSEXP, SEXP batch_statsSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+Rcpp::List cpp_norm_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::NumericVector mean, Rcpp::NumericVector rstd, Rcpp::Nullable<Rcpp::NumericVector> gamma, bool param_kept, bool batch_stats, int threads, bool force_general);
+RcppExport SEXP _normlayers_cpp_norm_backward(SEXP xSEXP, SEXP dySEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP meanSEXP, SEXP rstdSEXP, SEXP gammaSEXP, SEXP param_keptSEXP, SEXP batch_statsSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dy(dySEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type sizes(sizesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
     Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type mean(meanSEXP);
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type rstd(rstdSEXP);
@@ -227,7 +357,19 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< bool >::type batch_stats(batch_statsSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_norm_backward(x, dy, sizes, reduced, mean, rstd, gamma, param_kept, batch_stats, threads, force_general));
+    rcpp_result_gen = Rcpp::wrap(cpp_norm_backward(x, dy, dim, reduced, mean, rstd, gamma, param_kept, batch_stats, threads, force_general));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_plan_info
+Rcpp::List cpp_plan_info(Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, bool force_general);
+RcppExport SEXP _normlayers_cpp_plan_info(SEXP dimSEXP, SEXP reducedSEXP, SEXP force_generalSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dim(dimSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type reduced(reducedSEXP);
+    Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_plan_info(dim, reduced, force_general));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -237,6 +379,15 @@ RcppExport SEXP _normlayers_cpp_omp_procs() {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     rcpp_result_gen = Rcpp::wrap(cpp_omp_procs());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_max_threads
+int cpp_max_threads();
+RcppExport SEXP _normlayers_cpp_max_threads() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_max_threads());
     return rcpp_result_gen;
 END_RCPP
 }
@@ -332,12 +483,22 @@ static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_nl_alloc_array_cpp", (DL_FUNC) &_normlayers_nl_alloc_array_cpp, 1},
     {"_normlayers_nl_rows_into_cpp", (DL_FUNC) &_normlayers_nl_rows_into_cpp, 3},
     {"_normlayers_nl_all_finite_cpp", (DL_FUNC) &_normlayers_nl_all_finite_cpp, 1},
+    {"_normlayers_cpp_rms_norm", (DL_FUNC) &_normlayers_cpp_rms_norm, 7},
+    {"_normlayers_cpp_rms_backward", (DL_FUNC) &_normlayers_cpp_rms_backward, 8},
+    {"_normlayers_cpp_unit_norm", (DL_FUNC) &_normlayers_cpp_unit_norm, 6},
+    {"_normlayers_cpp_unit_backward", (DL_FUNC) &_normlayers_cpp_unit_backward, 7},
+    {"_normlayers_cpp_group_norm", (DL_FUNC) &_normlayers_cpp_group_norm, 9},
+    {"_normlayers_cpp_group_backward", (DL_FUNC) &_normlayers_cpp_group_backward, 10},
+    {"_normlayers_cpp_group_path", (DL_FUNC) &_normlayers_cpp_group_path, 4},
     {"_normlayers_cpp_moments", (DL_FUNC) &_normlayers_cpp_moments, 6},
+    {"_normlayers_cpp_moments_shifted", (DL_FUNC) &_normlayers_cpp_moments_shifted, 7},
     {"_normlayers_cpp_apply", (DL_FUNC) &_normlayers_cpp_apply, 10},
     {"_normlayers_cpp_layer_norm", (DL_FUNC) &_normlayers_cpp_layer_norm, 9},
     {"_normlayers_cpp_batch_norm_train", (DL_FUNC) &_normlayers_cpp_batch_norm_train, 8},
     {"_normlayers_cpp_norm_backward", (DL_FUNC) &_normlayers_cpp_norm_backward, 11},
+    {"_normlayers_cpp_plan_info", (DL_FUNC) &_normlayers_cpp_plan_info, 3},
     {"_normlayers_cpp_omp_procs", (DL_FUNC) &_normlayers_cpp_omp_procs, 0},
+    {"_normlayers_cpp_max_threads", (DL_FUNC) &_normlayers_cpp_max_threads, 0},
     {"_normlayers_cpp_min_parallel_elements", (DL_FUNC) &_normlayers_cpp_min_parallel_elements, 0},
     {"_normlayers_nl_sgd_update_cpp", (DL_FUNC) &_normlayers_nl_sgd_update_cpp, 6},
     {"_normlayers_nl_adam_update_cpp", (DL_FUNC) &_normlayers_nl_adam_update_cpp, 10},

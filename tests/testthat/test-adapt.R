@@ -333,19 +333,18 @@ test_that("streamed merges match one-shot statistics on offset data (1e8 + N(0, 
   }
 })
 
-test_that("nl_merge_moments_r() is Chan's exact pairwise merge", {
+test_that("streamed adapt() merges with Chan's exact pairwise merge (nl_merge_moments())", {
   a <- c(1, 2, 4)
   b <- c(10, 11)
   mo <- function(v) list(mean = mean(v), var = pop_var(v), count = as.double(length(v)))
-  m <- nl_merge_moments_r(mo(a), mo(b))
+  m <- nl_merge_moments(mo(a), mo(b))
   expect_equal(m, mo(c(a, b)), tolerance = 1e-15)
   # positions with no values on one side take the other side
   none <- list(mean = NaN, var = NaN, count = 0)
-  expect_identical(nl_merge_moments_r(mo(a), none), mo(a))
-  expect_identical(nl_merge_moments_r(NULL, none), list(mean = 0, var = 0, count = 0))
-  expect_identical(nl_merge_moments_r(nl_merge_moments_r(NULL, none), mo(b)), mo(b))
+  expect_identical(nl_merge_moments(mo(a), none), mo(a))
+  expect_identical(nl_merge_moments(none, mo(b)), mo(b))
   # vectors of positions merge independently
-  v <- nl_merge_moments_r(list(mean = c(1, 5), var = c(0, 1), count = c(1, 2)),
-                          list(mean = c(3, 5), var = c(0, 1), count = c(1, 0)))
+  v <- nl_merge_moments(list(mean = c(1, 5), var = c(0, 1), count = c(1, 2)),
+                        list(mean = c(3, 5), var = c(0, 1), count = c(1, 0)))
   expect_equal(v, list(mean = c(2, 5), var = c(1, 1), count = c(2, 2)))
 })

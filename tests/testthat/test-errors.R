@@ -97,7 +97,7 @@ export_bad_calls <- list(
   initializer_truncated_normal = list(quote(initializer_truncated_normal(stddev = -1))),
   initializer_variance_scaling = list(quote(initializer_variance_scaling(mode = "nope"))),
   keras_input = list(quote(keras_input(shape = "a"))),
-  keras_model = list(quote(keras_model(1, 2)), owner = "unassigned: R/model-functional.R"),
+  keras_model = list(quote(keras_model(1, 2))),
   keras_model_sequential = list(quote(keras_model_sequential(name = 1))),
   layer_activation = list(quote(layer_activation(activation = "nope"))),
   layer_batch_normalization = list(quote(layer_batch_normalization(momentum = "a"))),
@@ -126,6 +126,8 @@ export_bad_calls <- list(
   regularizer_l2 = list(quote(regularizer_l2(l2 = NA))),
   regularizer_orthogonal = list(quote(regularizer_orthogonal(mode = "nope"))),
   save_model = list(quote(save_model(1, tempfile()))),
+  save_model_weights = list(quote(save_model_weights(m, tempfile(fileext = ".h5")))),
+  load_model_weights = list(quote(load_model_weights(m, tempfile(fileext = ".weights.h5")))),
   set_weights = list(quote(set_weights(m, 1)))
 )
 

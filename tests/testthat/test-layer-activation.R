@@ -44,6 +44,43 @@ test_that("bad activations error with a class", {
   expect_error(layer_activation(activation = "relu", units = 3), class = "normlayers_error")
 })
 
+test_that("the other activations Keras writes by name follow Keras 3's formulas", {
+  x <- rbind(c(-7, -2.5, -0.3, 0.4), c(1.2, 3.5, 6.5, -1))
+  sp <- log(1 + exp(x))
+  sig <- 1 / (1 + exp(-x))
+  expected <- list(
+    elu = ifelse(x > 0, x, exp(x) - 1),
+    selu = 1.0507009873554805 * ifelse(x > 0, x, 1.6732632423543772 * (exp(x) - 1)),
+    gelu = 0.5 * x * (1 + (2 * pnorm((x / sqrt(2)) * sqrt(2)) - 1)),  # erf(u) = 2 pnorm(u sqrt(2)) - 1
+    silu = x * sig, swish = x * sig,
+    leaky_relu = ifelse(x > 0, x, 0.2 * x),
+    softplus = sp, softsign = x / (1 + abs(x)), exponential = exp(x),
+    hard_sigmoid = pmin(pmax(x / 6 + 0.5, 0), 1),
+    hard_silu = x * pmin(pmax(x / 6 + 0.5, 0), 1), hard_swish = x * pmin(pmax(x / 6 + 0.5, 0), 1),
+    relu6 = pmin(pmax(x, 0), 6), mish = x * tanh(sp), log_sigmoid = log(sig),
+    log_softmax = log(exp(x) / rowSums(exp(x))), hard_tanh = pmin(pmax(x, -1), 1),
+    tanh_shrink = x - tanh(x)
+  )
+  for (act in names(expected)) {
+    expect_equal(layer_activation(x, act), expected[[act]], tolerance = 1e-12, label = act)
+  }
+  # stable for large inputs
+  big <- matrix(c(-800, 800), 1)
+  for (act in c("softplus", "mish", "log_sigmoid", "log_softmax", "silu")) {
+    expect_false(anyNA(layer_activation(big, act)), label = act)
+  }
+})
+
+test_that("the backward passes of the added activations match finite differences", {
+  set.seed(43)
+  for (act in c("elu", "selu", "gelu", "silu", "leaky_relu", "softplus", "softsign", "exponential",
+                "hard_sigmoid", "hard_silu", "relu6", "mish", "log_sigmoid", "log_softmax",
+                "hard_tanh", "tanh_shrink")) {
+    layer <- layer_activation(activation = act)
+    expect_layer_gradients(layer, random_array(c(3, 4)))
+  }
+})
+
 test_that("the C++ activations match the R formulas and keep dim", {
   set.seed(41)
   for (d in list(c(5, 3), c(2, 3, 4), 7)) {

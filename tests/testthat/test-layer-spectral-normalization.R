@@ -330,7 +330,7 @@ test_that("the family works in a functional model: config round trip, fit(), sav
   compile(model, optimizer = optimizer_sgd(learning_rate = 0.1), loss = "mse")
   h <- fit(model, x, y, epochs = 3, batch_size = 5, verbose = 0)
   expect_true(all(is.finite(h$metrics$loss)))
-  path <- tempfile(fileext = ".keras")
+  path <- tempfile(fileext = ".rds")
   on.exit(unlink(path))
   save_model(model, path)
   expect_equal(load_model(path)(x), model(x))

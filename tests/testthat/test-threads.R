@@ -14,14 +14,15 @@ test_that("nl_set_threads() sets and resets the thread count", {
 test_that("the environment variables are honoured", {
   skip_if(normlayers:::cpp_omp_procs() < 1, "built without OpenMP")
   withr::local_options(normlayers.threads = NULL)
+  cap <- normlayers:::cpp_max_threads()
   withr::local_envvar(NORMLAYERS_THREADS = "3", OMP_THREAD_LIMIT = NA)
-  expect_identical(nl_threads(), 3L)
+  expect_identical(nl_threads(), min(3L, cap))
   withr::local_envvar(OMP_THREAD_LIMIT = "2")
-  expect_identical(nl_threads(), 2L)
+  expect_identical(nl_threads(), min(2L, cap))
   nl_set_threads(8)
-  expect_identical(nl_threads(), 2L)
+  expect_identical(nl_threads(), min(2L, cap))
   withr::local_envvar(OMP_THREAD_LIMIT = NA, NORMLAYERS_THREADS = "zero")
-  expect_identical(nl_threads(), 8L)
+  expect_identical(nl_threads(), min(8L, cap))
   nl_set_threads(NULL)
 })
 
@@ -31,4 +32,39 @@ test_that("nl_set_threads() rejects bad values", {
   expect_error(nl_set_threads("2"), class = "normlayers_error_value")
   expect_error(nl_set_threads(c(1, 2)), class = "normlayers_error_value")
   expect_error(nl_set_threads(NA), class = "normlayers_error_value")
+  expect_error(nl_set_threads(-1), class = "normlayers_error_value")
+  expect_error(nl_set_threads(Inf), class = "normlayers_error_value")
+  expect_error(nl_set_threads(NaN), class = "normlayers_error_value")
+  expect_error(nl_set_threads(TRUE), class = "normlayers_error_value")
+  expect_error(nl_set_threads(1e9), class = "normlayers_error_value")
+  expect_error(nl_set_threads(1e9), "at most 65536")
+  expect_error(nl_set_threads(65537), class = "normlayers_error_value")
+})
+
+test_that("absurd thread counts are capped at what the machine runs", {
+  withr::local_options(normlayers.threads = NULL)
+  withr::local_envvar(NORMLAYERS_THREADS = NA, OMP_THREAD_LIMIT = NA)
+  cap <- normlayers:::cpp_max_threads()
+  expect_gte(cap, 1L)
+  old <- nl_set_threads(1000)
+  expect_identical(nl_threads(), min(1000L, cap))
+  nl_set_threads(old)
+  set.seed(1)
+  x <- matrix(rnorm(2e5), 2e4)
+  runs <- normlayers:::nl_runs(dim(x), 2)
+  ref <- withr::with_options(list(normlayers.threads = 1),
+                             normlayers:::nl_kernel_layer_norm(x, runs, NULL, NULL, 1e-3))
+  # the option and the environment variable set out of range
+  withr::with_options(list(normlayers.threads = 1e9), {
+    expect_identical(nl_threads(), cap)
+    expect_identical(normlayers:::nl_kernel_layer_norm(x, runs, NULL, NULL, 1e-3), ref)
+  })
+  withr::with_envvar(c(NORMLAYERS_THREADS = "1000000000"), {
+    expect_identical(nl_threads(), cap)
+    expect_identical(normlayers:::nl_kernel_layer_norm(x, runs, NULL, NULL, 1e-3), ref)
+  })
+  # the C++ side caps a count the R side did not
+  got <- normlayers:::cpp_layer_norm(x, runs$sizes, runs$reduced, NULL, NULL, 1e-3,
+                                     .Machine$integer.max)
+  expect_identical(got, ref)
 })

@@ -1,0 +1,123 @@
+// Helpers shared by the Rcpp glue files (src/glue-*.cpp): plans from R
+// dimensions, optional vectors, outputs. Only memory-safety checks here.
+#ifndef NORMLAYERS_GLUE_H
+#define NORMLAYERS_GLUE_H
+
+#include <Rcpp.h>
+#include <normlayers/normlayers.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+
+namespace normlayers_glue {
+
+using normlayers::idx_t;
+
+// Dimensions as non-negative whole numbers.
+inline std::vector<idx_t> dims_from(const Rcpp::NumericVector& dim) {
+  std::vector<idx_t> d(dim.size());
+  for (R_xlen_t t = 0; t < dim.size(); ++t) {
+    const double v = dim[t];
+    if (!(v >= 0) || v != std::floor(v)) Rcpp::stop("Dimensions must be non-negative whole numbers.");
+    d[t] = static_cast<idx_t>(v);
+  }
+  return d;
+}
+
+inline normlayers::Plan checked_plan(const std::vector<idx_t>& d, const std::vector<char>& red,
+                              R_xlen_t len, bool force_general) {
+  normlayers::Plan p;
+  try {
+    p = normlayers::make_plan(d, red, force_general);
+  } catch (std::exception& e) {
+    Rcpp::stop(e.what());
+  }
+  if (p.n != static_cast<idx_t>(len)) {
+    Rcpp::stop("The dimensions describe %.0f elements but `x` has %.0f.",
+               static_cast<double>(p.n), static_cast<double>(len));
+  }
+  return p;
+}
+
+// The plan of an array with dimensions `dim`, `reduced` flagging each axis.
+inline normlayers::Plan plan_from(R_xlen_t len, const Rcpp::NumericVector& dim,
+                           const Rcpp::LogicalVector& reduced, bool force_general) {
+  if (dim.size() != reduced.size()) {
+    Rcpp::stop("`dim` and `reduced` must have the same length.");
+  }
+  const std::vector<idx_t> d = dims_from(dim);
+  std::vector<char> red(d.size(), 0);
+  for (R_xlen_t t = 0; t < reduced.size(); ++t) {
+    if (reduced[t] == NA_LOGICAL) Rcpp::stop("`reduced` must not contain NA.");
+    red[t] = reduced[t] ? 1 : 0;
+  }
+  return checked_plan(d, red, len, force_general);
+}
+
+inline const double* opt_ptr(const Rcpp::Nullable<Rcpp::NumericVector>& v, idx_t expected, const char* what,
+                      Rcpp::NumericVector& keep) {
+  if (v.isNull()) return nullptr;
+  keep = Rcpp::NumericVector(v.get());
+  if (static_cast<idx_t>(keep.size()) != expected) {
+    Rcpp::stop("`%s` must have length %.0f, not %.0f.", what,
+               static_cast<double>(expected), static_cast<double>(keep.size()));
+  }
+  return keep.begin();
+}
+
+inline void check_len(const Rcpp::NumericVector& v, idx_t expected, const char* what) {
+  if (static_cast<idx_t>(v.size()) != expected) {
+    Rcpp::stop("`%s` must have length %.0f, not %.0f.", what,
+               static_cast<double>(expected), static_cast<double>(v.size()));
+  }
+}
+
+// A large output is fresh, untouched memory: Linux can be asked for
+// transparent huge pages on it before the kernel writes, so that it is faulted
+// in 2 MiB at a time instead of 4 KiB. Only the 2 MiB-aligned interior is
+// advised; where the call is unsupported it simply has no effect.
+// Opt-in with NORMLAYERS_HUGE_PAGES=1: in steady state it halves the cost of
+// faulting in a large output, but on virtual machines the first calls of a
+// process can be several times slower and timings become erratic.
+inline bool huge_pages_enabled() {
+  const char* v = std::getenv("NORMLAYERS_HUGE_PAGES");
+  return v && v[0] == '1';
+}
+
+inline void advise_huge_pages(double* p, std::size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (!huge_pages_enabled()) return;
+  const std::uintptr_t huge = std::uintptr_t(1) << 21;
+  const std::size_t bytes = n * sizeof(double);
+  if (bytes < 4 * huge) return;
+  const std::uintptr_t b = reinterpret_cast<std::uintptr_t>(p);
+  const std::uintptr_t start = (b + huge - 1) & ~(huge - 1);
+  const std::uintptr_t end = (b + bytes) & ~(huge - 1);
+  if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+#else
+  (void) p;
+  (void) n;
+#endif
+}
+
+// An uninitialized output with x's length and dim.
+inline Rcpp::NumericVector like(const Rcpp::NumericVector& x) {
+  Rcpp::NumericVector y(Rcpp::no_init(x.size()));
+  advise_huge_pages(y.begin(), static_cast<std::size_t>(y.size()));
+  SEXP d = Rf_getAttrib(x, R_DimSymbol);
+  if (!Rf_isNull(d)) Rf_setAttrib(y, R_DimSymbol, d);
+  return y;
+}
+
+inline Rcpp::NumericVector vec(idx_t n) { return Rcpp::NumericVector(Rcpp::no_init(n)); }
+
+inline double* ptr_or_null(Rcpp::NumericVector& v, bool want) { return want ? v.begin() : nullptr; }
+
+}  // namespace normlayers_glue
+
+#endif
