@@ -426,6 +426,8 @@ nl_layer_sublayers.default <- function(layer) list()
     output_shape = if (is.null(st$input_shape)) NULL else nl_layer_output_shape(x, st$input_shape),
     config = st$config,
     class_name = st$class_name,
+    stop_training = isTRUE(st$stop_training),
+    optimizer = st$compiled$optimizer,
     dtype = "float64",
     {
       if (!is.null(st$weights[[name]])) return(st$weights[[name]])
@@ -568,6 +570,15 @@ nl_layer_dollar.default <- function(layer, name) NULL
   if (identical(name, "trainable")) {
     st$trainable <- nl_check_flag(value, "trainable")
     for (l in nl_all_layers(x)[-1]) assign("trainable", value, envir = nl_state(l))
+    return(x)
+  }
+  if (identical(name, "stop_training")) {
+    st$stop_training <- nl_check_flag(value, "stop_training")
+    return(x)
+  }
+  # model$optimizer$learning_rate <- lr changes the optimizer in place.
+  if (identical(name, "optimizer") && inherits(value, "nl_optimizer") &&
+      identical(value$state, st$compiled$optimizer$state)) {
     return(x)
   }
   if (name %in% names(st$weights)) {

@@ -154,10 +154,15 @@ summary.nl_model <- function(object, ...) {
 #' @param batch_size Number of samples per batch: `NULL` (the default) runs
 #'   everything in one batch; otherwise a positive whole number (a value
 #'   above the number of samples also means one batch).
-#' @param verbose Accepted for compatibility; prediction prints nothing.
+#' @param verbose `0` silent, `1` a progress bar and a summary line, `2` the
+#'   summary line only (as keras3 prints them); `"auto"` (the default, from
+#'   `getOption("keras.verbose")`) is 2 in a knitr document, 0 under testthat,
+#'   1 otherwise.
 #' @param steps Optional number of batches to run (a positive whole number):
 #'   only the first `steps * batch_size` samples are predicted.
-#' @param ... Unused.
+#' @param callbacks Callbacks whose `on_predict_*` hooks are called (batch
+#'   logs hold the batch's `outputs`).
+#' @param ... Must be empty.
 #' @returns An R array of predictions with one row per sample, as in keras3:
 #'   it keeps its dimensions (a model with one output unit gives an `N x 1`
 #'   matrix), whatever the container of `x`.
@@ -168,11 +173,15 @@ summary.nl_model <- function(object, ...) {
 #'   layer_layer_normalization()
 #' predict(model, matrix(rnorm(6), 2))
 #' predict(model, matrix(rnorm(30), 10), batch_size = 4)
-predict.nl_layer <- function(object, x, batch_size = NULL, verbose = "auto",
-                             steps = NULL, ...) {
+predict.nl_layer <- function(object, x, ..., batch_size = NULL,
+                             verbose = getOption("keras.verbose", default = "auto"),
+                             steps = NULL, callbacks = NULL) {
   nl_with_call(rlang::current_call(), {
+    nl_check_dots(list(...))
     batch_size <- nl_check_batch_size(batch_size, default = NULL)
     steps <- nl_check_count(steps, "steps", min = 1, null_ok = TRUE)
+    verbose <- nl_resolve_verbose(verbose)
+    callbacks <- nl_check_callbacks(callbacks)
     if (missing(x)) {
       nl_abort(c("{.arg x} must be given.", i = "Give the input data as an array or data frame."),
                "missing")
@@ -188,7 +197,12 @@ predict.nl_layer <- function(object, x, batch_size = NULL, verbose = "auto",
     n <- nl_n_rows(xx)
     bs <- if (is.null(batch_size)) max(n, 1) else min(batch_size, max(n, 1))
     n_use <- if (is.null(steps)) n else min(n, steps * bs)
-    out <- nl_with_rollback(nl_all_layers(object), nl_predict_batches(object, xx, n, n_use, bs))
+    progress <- if (verbose > 0L) nl_callback_progbar(verbose) else NULL
+    cbs <- nl_callback_list(callbacks, object, list(verbose = verbose, epochs = 1L,
+                                                    steps = as.integer(ceiling(n_use / bs))),
+                            progress = progress)
+    out <- nl_with_rollback(nl_all_layers(object),
+                            nl_predict_batches(object, xx, n, n_use, bs, cbs))
     if (!is.null(info) && info$kind == "array" && !is.null(info$dimnames) &&
         identical(as.integer(dim(out)), as.integer(info$dim))) {
       dimnames(out) <- info$dimnames
@@ -199,28 +213,40 @@ predict.nl_layer <- function(object, x, batch_size = NULL, verbose = "auto",
 
 # Runs the batches and binds their outputs into one preallocated array.
 # The model is checked (or built) once for the data's shape; the batches then
-# run through the resolved forward methods without per-batch checks.
-nl_predict_batches <- function(object, x, n, n_use, bs) {
+# run through the resolved forward methods without per-batch checks. The
+# callbacks' on_predict_* hooks run around them.
+nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list()) {
+  nl_callbacks_run(cbs, "on_predict_begin")
   first <- min(bs, n_use)
   xb <- if (first == n) x else nl_batch_range(x, 1, first)
   nl_prepare_model(object, x)
   plan <- nl_forward_plan(object)
+  nl_callbacks_run(cbs, "on_predict_batch_begin", 0L)
   out1 <- nl_plan_forward(plan, xb, FALSE)$output
   if (is.list(out1)) {
     nl_abort(c("Models with several outputs cannot be predicted in batches yet.",
                i = "Use {.code batch_size = NULL}."), "value")
   }
-  if (first == n_use) return(out1)
+  nl_callbacks_run(cbs, "on_predict_batch_end", 0L, list(outputs = out1))
+  if (first == n_use) {
+    nl_callbacks_run(cbs, "on_predict_end")
+    return(out1)
+  }
   d <- dim(out1)
   res <- nl_alloc_array_cpp(c(n_use, d[-1]))
   nl_rows_into_cpp(res, out1, 0)
   s <- first
+  batch <- 1L
   while (s < n_use) {
     m <- min(bs, n_use - s)
+    nl_callbacks_run(cbs, "on_predict_batch_begin", batch)
     ob <- nl_plan_forward(plan, nl_batch_range(x, s + 1, m), FALSE)$output
     nl_rows_into_cpp(res, ob, s)
+    nl_callbacks_run(cbs, "on_predict_batch_end", batch, list(outputs = ob))
     s <- s + m
+    batch <- batch + 1L
   }
+  nl_callbacks_run(cbs, "on_predict_end")
   res
 }
 

@@ -3,49 +3,87 @@
 # iteration count and the per-weight slots (keyed "<layer>/<weight>"), so that
 # its state carries over between fit() calls like a Keras optimizer's.
 
-nl_new_optimizer <- function(class_name, config, dots, call = rlang::caller_env()) {
-  nl_check_dots(dots, c("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "name",
-                        "use_ema", "ema_momentum", "ema_overwrite_frequency",
-                        "loss_scale_factor", "gradient_accumulation_steps"), call = call)
+# The base-optimizer arguments of keras3 (keras.optimizers.Optimizer):
+# weight_decay and the three clipping modes are honoured; EMA, loss scaling and
+# gradient accumulation are accepted at their defaults only.
+nl_new_optimizer <- function(class_name, config, base, dots, call = rlang::caller_env()) {
+  nl_check_dots(dots, call = call)
   opt_num <- function(nm, min = 0) {
-    v <- dots[[nm]]
+    v <- base[[nm]]
     if (is.null(v)) NULL else nl_check_number(v, nm, min = min, call = call)
   }
-  base <- list(
+  honoured <- list(
     weight_decay = opt_num("weight_decay"),
     clipnorm = opt_num("clipnorm"),
     clipvalue = opt_num("clipvalue"),
     global_clipnorm = opt_num("global_clipnorm")
   )
-  n_clip <- sum(!vapply(base[c("clipnorm", "clipvalue", "global_clipnorm")], is.null, TRUE))
+  n_clip <- sum(!vapply(honoured[c("clipnorm", "clipvalue", "global_clipnorm")], is.null, TRUE))
   if (n_clip > 1) {
     nl_abort(c("Only one of {.arg clipnorm}, {.arg clipvalue} and {.arg global_clipnorm} can be set.",
                i = "Keep the one you want and remove the others."), "optimizer", call = call)
   }
-  if (isTRUE(dots$use_ema) || !is.null(dots$gradient_accumulation_steps) ||
-      !is.null(dots$loss_scale_factor)) {
-    nl_abort(c("{.arg use_ema}, {.arg loss_scale_factor} and {.arg gradient_accumulation_steps} are not supported.",
-               i = "Leave them at their defaults."), "optimizer", call = call)
+  nl_check_optimizer_unsupported(base, class_name, call = call)
+  name <- base$name
+  if (!rlang::is_string(name) || is.na(name) || !nzchar(name)) {
+    nl_abort(c("{.arg name} must be a single non-empty string.",
+               x = "You supplied {nl_describe(name)}."), "value", call = call)
   }
   state <- new.env(parent = emptyenv())
   state$iterations <- 0L
   state$slots <- list()
-  structure(list(class_name = class_name,
-                 name = dots$name %||% c(SGD = "SGD", Adam = "adam", RMSprop = "rmsprop")[[class_name]],
-                 config = c(config, base), state = state),
+  structure(list(class_name = class_name, name = name,
+                 config = c(config, honoured), state = state),
             class = c(paste0("nl_optimizer_", tolower(class_name)), "nl_optimizer"))
+}
+
+# keras3 arguments that normlayers cannot honour: accepted at their defaults,
+# refused otherwise (kind "unsupported").
+nl_check_optimizer_unsupported <- function(base, class_name, call = rlang::caller_env()) {
+  ema_freq_default <- if (class_name == "RMSprop") 100L else NULL
+  bad <- character()
+  if (!identical(base$use_ema, FALSE)) bad <- c(bad, "use_ema")
+  if (!isTRUE(all.equal(base$ema_momentum, 0.99))) bad <- c(bad, "ema_momentum")
+  freq <- base$ema_overwrite_frequency
+  if (!(is.null(freq) && is.null(ema_freq_default)) &&
+      !(is.numeric(freq) && length(freq) == 1 && !is.null(ema_freq_default) &&
+        isTRUE(freq == ema_freq_default))) {
+    bad <- c(bad, "ema_overwrite_frequency")
+  }
+  if (!is.null(base$loss_scale_factor)) bad <- c(bad, "loss_scale_factor")
+  if (!is.null(base$gradient_accumulation_steps)) bad <- c(bad, "gradient_accumulation_steps")
+  if (length(bad)) {
+    nl_abort(c("{.fn optimizer_{tolower(class_name)}} cannot honour {.arg {bad}}.",
+               x = "Exponential moving averages, loss scaling and gradient accumulation are not implemented in normlayers; only the defaults are accepted.",
+               i = "Remove {.arg {bad}} from the call. {.arg weight_decay}, {.arg clipnorm}, {.arg clipvalue} and {.arg global_clipnorm} are supported."),
+             "unsupported", call = call)
+  }
+  invisible(TRUE)
 }
 
 nl_check_lr <- function(learning_rate, call = rlang::caller_env()) {
   nl_check_number(learning_rate, "learning_rate", min = 0, call = call)
 }
 
+# The current learning rate of an optimizer. Callbacks (learning-rate
+# schedules, ReduceLROnPlateau) change it in the optimizer's state, which the
+# optimizer shares between copies of the object.
+nl_optimizer_lr <- function(opt) {
+  opt$state$learning_rate %||% opt$config$learning_rate
+}
+
+nl_optimizer_set_lr <- function(opt, value) {
+  assign("learning_rate", as.double(value), envir = opt$state)
+  invisible(opt)
+}
+
 #' Optimizers
 #'
-#' The optimizers of Keras 3 with Keras's defaults and update rules, for
-#' [compile()]. Each can also be given to `compile()` by name: `"sgd"`,
-#' `"adam"` or `"rmsprop"`. An optimizer keeps its state (iteration count,
-#' momentum and velocity slots) between calls to [fit()].
+#' The optimizers of Keras 3 with keras3's arguments and defaults and Keras's
+#' update rules, for [compile()]. Each can also be given to `compile()` by
+#' name: `"sgd"`, `"adam"` or `"rmsprop"`. An optimizer keeps its state
+#' (iteration count, momentum and velocity slots, current learning rate)
+#' between calls to [fit()].
 #'
 #' With gradient `g`, learning rate `lr` and step `t` (counting from 1), the
 #' updates of a weight `w` are:
@@ -60,6 +98,14 @@ nl_check_lr <- function(learning_rate, call = rlang::caller_env()) {
 #'   with `a <- rho * a + (1 - rho) * g`); with momentum,
 #'   `m <- momentum * m + increment` and `w <- w - m`, else `w <- w - increment`.
 #'
+#' Before the update, as in Keras, gradients are clipped (`clipnorm`,
+#' `clipvalue` or `global_clipnorm`) and then weight decay is applied
+#' (`w <- w - w * weight_decay * lr`).
+#'
+#' The current learning rate is `opt$learning_rate`; callbacks such as
+#' [callback_learning_rate_scheduler()] and [callback_reduce_lr_on_plateau()]
+#' change it during [fit()].
+#'
 #' @param learning_rate The learning rate, a non-negative number.
 #' @param momentum For SGD: accelerates descent in the relevant direction
 #'   (0 is plain gradient descent). For RMSprop: plain momentum on the
@@ -72,53 +118,88 @@ nl_check_lr <- function(learning_rate, call = rlang::caller_env()) {
 #' @param rho RMSprop's discounting factor for the squared gradients.
 #' @param centered Whether RMSprop normalizes by the estimated variance of the
 #'   gradient instead of its second moment.
-#' @param ... Named base-optimizer arguments of Keras: `weight_decay` (each step
-#'   first does `w <- w - w * weight_decay * lr`), `clipnorm` (clip each
-#'   gradient to this L2 norm), `clipvalue` (clip each gradient value to
-#'   `[-clipvalue, clipvalue]`), `global_clipnorm` (clip all gradients together
-#'   to this global norm; at most one of the three) and `name`.
+#' @param weight_decay If set, each step first does
+#'   `w <- w - w * weight_decay * lr` on every trained weight.
+#' @param clipnorm If set, each gradient is rescaled to have an L2 norm of at
+#'   most this value.
+#' @param clipvalue If set, each gradient value is clipped to
+#'   `[-clipvalue, clipvalue]`.
+#' @param global_clipnorm If set, all gradients together are rescaled so that
+#'   their global L2 norm is at most this value. At most one of `clipnorm`,
+#'   `clipvalue` and `global_clipnorm` can be set.
+#' @param use_ema,ema_momentum,ema_overwrite_frequency Exponential moving
+#'   averages of the weights are not implemented: only the defaults
+#'   (`use_ema = FALSE`) are accepted; other values are an error of class
+#'   `normlayers_error_unsupported`.
+#' @param name The optimizer's name.
+#' @param ... Must be empty (kept for keras3's argument order).
+#' @param loss_scale_factor,gradient_accumulation_steps Not implemented: only
+#'   `NULL` is accepted (other values are an error of class
+#'   `normlayers_error_unsupported`).
 #' @returns An optimizer object (class `nl_optimizer`).
 #' @export
 #' @family training
 #' @examples
 #' optimizer_sgd(learning_rate = 0.1, momentum = 0.9)
-#' optimizer_adam()
+#' optimizer_adam(weight_decay = 1e-4)
 #' optimizer_rmsprop(clipnorm = 1)
 #'
 #' model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
 #' compile(model, optimizer = optimizer_adam(learning_rate = 0.01), loss = "mse")
-optimizer_sgd <- function(learning_rate = 0.01, momentum = 0, nesterov = FALSE, ...) {
+optimizer_sgd <- function(learning_rate = 0.01, momentum = 0, nesterov = FALSE,
+                          weight_decay = NULL, clipnorm = NULL, clipvalue = NULL,
+                          global_clipnorm = NULL, use_ema = FALSE, ema_momentum = 0.99,
+                          ema_overwrite_frequency = NULL, name = "SGD", ...,
+                          loss_scale_factor = NULL, gradient_accumulation_steps = NULL) {
   nl_new_optimizer("SGD", list(
     learning_rate = nl_check_lr(learning_rate),
     momentum = nl_check_number(momentum, "momentum", min = 0),
     nesterov = nl_check_flag(nesterov, "nesterov")
-  ), list(...))
+  ), nl_optimizer_base_args(), list(...))
 }
 
 #' @rdname optimizer_sgd
 #' @export
 optimizer_adam <- function(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999,
-                           epsilon = 1e-7, amsgrad = FALSE, ...) {
+                           epsilon = 1e-7, amsgrad = FALSE, weight_decay = NULL,
+                           clipnorm = NULL, clipvalue = NULL, global_clipnorm = NULL,
+                           use_ema = FALSE, ema_momentum = 0.99,
+                           ema_overwrite_frequency = NULL, name = "adam", ...,
+                           loss_scale_factor = NULL, gradient_accumulation_steps = NULL) {
   nl_new_optimizer("Adam", list(
     learning_rate = nl_check_lr(learning_rate),
     beta_1 = nl_check_number(beta_1, "beta_1", min = 0, max = 1),
     beta_2 = nl_check_number(beta_2, "beta_2", min = 0, max = 1),
     epsilon = nl_check_number(epsilon, "epsilon", min = 0),
     amsgrad = nl_check_flag(amsgrad, "amsgrad")
-  ), list(...))
+  ), nl_optimizer_base_args(), list(...))
 }
 
 #' @rdname optimizer_sgd
 #' @export
 optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0,
-                              epsilon = 1e-7, centered = FALSE, ...) {
+                              epsilon = 1e-7, centered = FALSE, weight_decay = NULL,
+                              clipnorm = NULL, clipvalue = NULL, global_clipnorm = NULL,
+                              use_ema = FALSE, ema_momentum = 0.99,
+                              ema_overwrite_frequency = 100L, name = "rmsprop", ...,
+                              loss_scale_factor = NULL, gradient_accumulation_steps = NULL) {
   nl_new_optimizer("RMSprop", list(
     learning_rate = nl_check_lr(learning_rate),
     rho = nl_check_number(rho, "rho", min = 0, max = 1),
     momentum = nl_check_number(momentum, "momentum", min = 0),
     epsilon = nl_check_number(epsilon, "epsilon", min = 0),
     centered = nl_check_flag(centered, "centered")
-  ), list(...))
+  ), nl_optimizer_base_args(), list(...))
+}
+
+# The base-optimizer arguments of the calling constructor, as a list.
+nl_optimizer_base_args <- function(env = parent.frame()) {
+  nms <- c("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema",
+           "ema_momentum", "ema_overwrite_frequency", "name", "loss_scale_factor",
+           "gradient_accumulation_steps")
+  out <- lapply(nms, function(nm) get(nm, envir = env, inherits = FALSE))
+  names(out) <- nms
+  out
 }
 
 # Resolves compile()'s `optimizer` argument.
@@ -157,7 +238,19 @@ print.nl_optimizer <- function(x, ...) {
   base <- unclass(x)
   if (name %in% c("class_name", "name", "config", "state")) return(base[[name]])
   if (name == "iterations") return(base$state$iterations)
+  if (name == "learning_rate") return(nl_optimizer_lr(x))
   base$config[[name]]
+}
+
+#' @export
+`$<-.nl_optimizer` <- function(x, name, value) {
+  if (identical(name, "learning_rate")) {
+    nl_optimizer_set_lr(x, nl_check_lr(value))
+    return(x)
+  }
+  nl_abort(c("Cannot set {.field {name}} on an optimizer.",
+             i = "Only {.field learning_rate} can be changed; create a new optimizer for other settings."),
+           "state")
 }
 
 # ---- applying gradients ------------------------------------------------------
@@ -194,7 +287,8 @@ nl_optimizer_apply <- function(opt, weights, grads) {
   if (!is.null(names(grads)) && !identical(names(grads), keys)) grads <- grads[keys]
   grads <- nl_clip_gradients(cfg, grads)
   t <- st$iterations + 1L
-  lr <- cfg$learning_rate
+  # the current rate (callbacks change it in the state): nl_optimizer_lr()
+  lr <- st$learning_rate %||% cfg$learning_rate
   if (!is.null(cfg$weight_decay)) {
     weights <- lapply(weights, function(w) w - w * cfg$weight_decay * lr)
   }

@@ -62,7 +62,7 @@ nl_forward_plan <- function(model) {
 # step, when their weight (or a batch of the layer's output, for an activity
 # regularizer) is too large for finite differences.
 nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = TRUE,
-                              call = rlang::caller_env()) {
+                              weighted_metrics = list(), call = rlang::caller_env()) {
   units <- nl_exec_units(model)
   slots <- nl_weight_slots(model, trainable = TRUE)
   train <- lapply(slots, function(s) {
@@ -101,14 +101,17 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
     if (inherits(u, "nl_model")) {
       for (l in nl_leaf_layers(u)) unit_of[[l$name]] <- i
     } else {
-      unit_of[[u$name]] <- i
+      # a wrapper (SpectralNormalization) runs its wrapped layer and keys the
+      # wrapped layer's gradients "<layer>/<weight>"
+      for (l in nl_all_layers(u)) unit_of[[l$name]] <- i
     }
   }
   for (j in seq_along(train)) {
     lname <- substr(train[[j]]$key, 1, nchar(train[[j]]$key) - nchar(train[[j]]$name) - 1)
     ui <- unit_of[[lname]]
     train[[j]]$unit <- ui
-    train[[j]]$gname <- if (inherits(units[[ui]], "nl_model")) train[[j]]$key else train[[j]]$name
+    own <- !inherits(units[[ui]], "nl_model") && identical(units[[ui]]$name, lname)
+    train[[j]]$gname <- if (own) train[[j]]$name else train[[j]]$key
   }
   list(
     model = model,
@@ -123,8 +126,10 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
     keys = vapply(train, `[[`, "", "key"),
     regs = regs,
     loss = comp$loss$fn,
+    loss_spec = comp$loss,
     optimizer = comp$optimizer,
-    metrics = metrics
+    metrics = metrics,
+    weighted_metrics = weighted_metrics
   )
 }
 
@@ -209,7 +214,7 @@ nl_weight_form <- function(v, s) {
 
 # A training step on one batch. Everything it changes (layer state, optimizer
 # state) is restored if it fails.
-nl_train_step <- function(plan, xb, yb) {
+nl_train_step <- function(plan, xb, yb, swb = NULL) {
   opt <- plan$optimizer
   osnap <- nl_optimizer_snapshot(opt)
   lsnap <- nl_step_snapshot(plan$leaf_states)
@@ -219,7 +224,8 @@ nl_train_step <- function(plan, xb, yb) {
     nl_optimizer_restore(opt, osnap)
   }, add = TRUE)
   fw <- nl_plan_forward(plan, xb, TRUE)
-  lo <- plan$loss(yb, fw$output)
+  lo <- if (is.null(swb)) plan$loss(yb, fw$output) else
+    nl_loss_weighted(plan$loss_spec, yb, fw$output, swb)
   loss <- lo$value + nl_plan_penalty(plan) + fw$activity
   # The first layer's input needs no gradient.
   if (is.list(fw$cache[[1]])) fw$cache[[1]]$skip_dx <- TRUE
@@ -254,7 +260,7 @@ nl_train_step <- function(plan, xb, yb) {
     if (!is.null(s$constraint)) w <- nl_constraint_apply(s$constraint, w)
     s$st$weights[[s$name]] <- nl_weight_form(w, s)
   }
-  res <- list(loss = loss, metrics = nl_batch_metrics(plan$metrics, yb, fw$output))
+  res <- list(loss = loss, metrics = nl_plan_batch_metrics(plan, yb, fw$output, swb))
   ok <- TRUE
   res
 }
@@ -269,94 +275,173 @@ nl_batch_metrics <- function(metrics, y, p) {
 # ---- the loops ---------------------------------------------------------------
 
 # Loss and metrics in inference mode over rows from, ..., from + count - 1 of
-# (x, y), batch by batch. The penalty does not change during the loop.
-nl_test_loop <- function(plan, x, y, from, count, batch_size) {
+# (x, y) (sample weights `sw` for those rows, or NULL), batch by batch, with
+# the callbacks' on_test_* hooks. The penalty does not change during the loop.
+nl_test_loop <- function(plan, x, y, from, count, batch_size, sw = NULL, cbs = list()) {
   bs <- min(batch_size, count)
   penalty <- nl_plan_penalty(plan)
-  loss_sum <- 0
-  msum <- lapply(plan$metrics, function(m) c(sum = 0, n = 0))
+  acc <- nl_logs_accumulator(plan)
+  nl_callbacks_run(cbs, "on_test_begin")
   s <- 0
+  batch <- 0L
   while (s < count) {
     m <- min(bs, count - s)
+    nl_callbacks_run(cbs, "on_test_batch_begin", batch)
     xb <- nl_batch_range(x, from + s, m)
     yb <- nl_slice_range(y, from + s, m)
+    swb <- if (is.null(sw)) NULL else sw[seq.int(s + 1, length.out = m)]
     fw <- nl_plan_forward(plan, xb, FALSE)
-    lo <- plan$loss(yb, fw$output)
-    loss_sum <- loss_sum + (lo$value + penalty + fw$activity) * m
-    bm <- nl_batch_metrics(plan$metrics, yb, fw$output)
-    for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + bm[[j]]
+    lo <- if (is.null(swb)) plan$loss(yb, fw$output) else
+      nl_loss_weighted(plan$loss_spec, yb, fw$output, swb)
+    acc$add(lo$value + penalty + fw$activity, m, nl_plan_batch_metrics(plan, yb, fw$output, swb))
     s <- s + m
+    nl_callbacks_run(cbs, "on_test_batch_end", batch, acc$logs())
+    batch <- batch + 1L
   }
-  out <- list(loss = loss_sum / count)
-  for (j in seq_along(plan$metrics)) {
-    out[[plan$metrics[[j]]$name]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
-  }
-  out
+  logs <- acc$logs()
+  nl_callbacks_run(cbs, "on_test_end", logs = logs)
+  logs
 }
 
-nl_history <- function(hist, verbose, epochs, steps) {
+nl_history <- function(hcb, verbose, epochs, steps) {
   structure(list(params = list(verbose = verbose, epochs = epochs, steps = steps),
-                 metrics = hist),
+                 metrics = hcb$metrics, epoch = hcb$epoch),
             class = "keras_training_history")
 }
 
-# data: list(x, y, n) with the training rows 1..n; val: NULL or list(x, y,
-# from, count) (rows of the same or of other arrays).
-# `progress` (optional environment): its `steps` counts the completed steps.
-nl_fit_loop <- function(plan, data, val, batch_size, epochs, verbose, shuffle, progress = NULL) {
+# Batches of one epoch. Without steps_per_epoch every epoch is a new pass over
+# the data (reshuffled); with it, as Keras's EpochIterator, epochs take that
+# many batches from the current pass and a new pass starts once one is used up
+# (an epoch that reaches the end of a pass stops there, with a warning).
+nl_epoch_batches <- function(it, n, bs, shuffle, steps_per_epoch) {
+  n_batches <- as.integer(ceiling(n / bs))
+  if (is.null(steps_per_epoch) || it$pos >= n_batches) {
+    it$order <- if (shuffle) sample.int(n) else NULL
+    it$pos <- 0L
+  }
+  want <- if (is.null(steps_per_epoch)) n_batches else steps_per_epoch
+  take <- min(want, n_batches - it$pos)
+  first <- it$pos
+  it$pos <- it$pos + take
+  if (!is.null(steps_per_epoch) && take < want) {
+    nl_warn(c("Your input ran out of data; the epoch stopped after {take} step{?s} instead of {want}.",
+              i = "{.arg steps_per_epoch} = {want} is more than the {n_batches} batch{?es} left in the pass over the data."),
+            "data")
+  }
+  first + seq_len(take)
+}
+
+# data: list(x, y, n, sw) with the training rows 1..n; val: NULL or list(x, y,
+# from, count, sw) (rows of the same or of other arrays). opts: batch_size,
+# epochs, initial_epoch (0-based), shuffle, steps_per_epoch, validation_steps,
+# validation_batch_size, validation_freq, callbacks, verbose.
+nl_fit_loop <- function(plan, data, val, opts) {
   n <- data$n
-  bs <- min(batch_size, n)
-  steps <- as.integer(ceiling(n / bs))
-  names_m <- vapply(plan$metrics, `[[`, "", "name")
-  hist <- list()
-  epoch <- step <- 0L
-  # One handler for the whole loop: it reads the epoch and step reached.
+  bs <- min(opts$batch_size, n)
+  n_batches <- as.integer(ceiling(n / bs))
+  steps <- if (is.null(opts$steps_per_epoch)) n_batches else as.integer(opts$steps_per_epoch)
+  epochs <- opts$epochs
+  model <- plan$model
+  hcb <- nl_callback_history()
+  progress <- if (opts$verbose > 0L) nl_callback_progbar(opts$verbose) else NULL
+  params <- list(verbose = opts$verbose, epochs = epochs, steps = steps)
+  cbs <- nl_callback_list(opts$callbacks, model, params, hcb, progress)
+  val_bs <- opts$validation_batch_size %||% opts$batch_size
+  it <- new.env(parent = emptyenv())
+  it$pos <- n_batches
+  # The batch hooks run only on the callbacks that have them (often none).
+  cbs_bb <- nl_callbacks_having(cbs, "on_train_batch_begin")
+  cbs_be <- nl_callbacks_having(cbs, "on_train_batch_end")
+  nl_set_stop_training(model, FALSE)
+  mst <- nl_state(model)
+  nl_callbacks_run(cbs, "on_train_begin")
+  train_logs <- NULL
+  epoch <- opts$initial_epoch
+  k <- 0L
+  n_steps <- steps
+  # One handler for the whole loop: it reads the epoch and step reached (the
+  # step is NA for the validation run and the epoch's callbacks).
   tryCatch(
-    for (epoch in seq_len(epochs)) {
-      order <- if (shuffle) sample.int(n) else NULL
-      if (verbose == 1L) {
-        cli::cli_progress_bar(sprintf("Epoch %d/%d", epoch, epochs), total = steps,
-                              clear = TRUE, .envir = environment())
-      }
-      loss_sum <- 0
-      msum <- lapply(plan$metrics, function(m) c(sum = 0, n = 0))
-      for (step in seq_len(steps)) {
-        s <- (step - 1) * bs
+    for (epoch in seq.int(opts$initial_epoch, length.out = max(0L, epochs - opts$initial_epoch))) {
+      k <- NA_integer_
+      nl_callbacks_run(cbs, "on_epoch_begin", epoch)
+      acc <- nl_logs_accumulator(plan)
+      batches <- nl_epoch_batches(it, n, bs, opts$shuffle, opts$steps_per_epoch)
+      n_steps <- length(batches)
+      for (k in seq_along(batches)) {
+        step <- k - 1L
+        if (length(cbs_bb)) nl_callbacks_run(cbs_bb, "on_train_batch_begin", step)
+        s <- (batches[[k]] - 1) * bs
         m <- min(bs, n - s)
-        if (is.null(order)) {
+        if (is.null(it$order)) {
           xb <- nl_batch_range(data$x, s + 1, m)
           yb <- nl_slice_range(data$y, s + 1, m)
+          swb <- if (is.null(data$sw)) NULL else data$sw[seq.int(s + 1, length.out = m)]
         } else {
-          idx <- order[seq.int(s + 1, length.out = m)]
+          idx <- it$order[seq.int(s + 1, length.out = m)]
           xb <- nl_batch_rows(data$x, idx)
           yb <- nl_slice_rows(data$y, idx)
+          swb <- if (is.null(data$sw)) NULL else data$sw[idx]
         }
-        r <- nl_train_step(plan, xb, yb)
-        if (!is.null(progress)) progress$steps <- progress$steps + 1L
-        loss_sum <- loss_sum + r$loss * m
-        for (j in seq_along(msum)) msum[[j]] <- msum[[j]] + r$metrics[[j]]
-        if (verbose == 1L) cli::cli_progress_update(.envir = environment())
+        r <- nl_train_step(plan, xb, yb, swb)
+        acc$add(r$loss, m, r$metrics)
+        if (!is.null(opts$done)) opts$done$steps <- opts$done$steps + 1L
+        if (length(cbs_be)) nl_callbacks_run(cbs_be, "on_train_batch_end", step, acc$logs())
+        if (isTRUE(mst$stop_training)) break
       }
-      if (verbose == 1L) cli::cli_progress_done(.envir = environment())
-      logs <- list(loss = loss_sum / n)
-      for (j in seq_along(names_m)) logs[[names_m[j]]] <- unname(msum[[j]]["sum"] / msum[[j]]["n"])
-      if (!is.null(val)) {
-        step <- NA_integer_
-        vl <- nl_test_loop(plan, val$x, val$y, val$from, val$count, batch_size)
+      k <- NA_integer_
+      logs <- acc$logs()
+      if (!is.null(val) && nl_should_validate(epoch, opts$validation_freq)) {
+        vcount <- val$count
+        if (!is.null(opts$validation_steps)) vcount <- min(vcount, opts$validation_steps * val_bs)
+        vl <- nl_test_loop(plan, val$x, val$y, val$from, vcount, val_bs,
+                           sw = if (is.null(val$sw)) NULL else val$sw[seq_len(vcount)], cbs = cbs)
         names(vl) <- paste0("val_", names(vl))
         logs <- c(logs, vl)
       }
-      for (nm in names(logs)) hist[[nm]] <- c(hist[[nm]], logs[[nm]])
-      if (verbose >= 1L) {
-        cli::cat_line(sprintf("Epoch %d/%d - %d step%s - %s", epoch, epochs, steps,
-                              if (steps == 1) "" else "s", nl_format_logs(logs)))
-      }
+      logs <- nl_callbacks_run(cbs, "on_epoch_end", epoch, logs)
+      train_logs <- logs
+      if (isTRUE(mst$stop_training)) break
     },
     error = function(e) {
-      nl_fit_failed(e, epoch, epochs, step, steps, nl_history(hist, verbose, epochs, steps))
+      nl_progress_close(progress)
+      nl_fit_failed(e, as.integer(epoch) + 1L, epochs, k, n_steps,
+                    nl_history(hcb, opts$verbose, epochs, steps))
     }
   )
-  nl_history(hist, verbose, epochs, steps)
+  nl_callbacks_run(cbs, "on_train_end", logs = train_logs)
+  nl_history(hcb, opts$verbose, epochs, steps)
+}
+
+# Keras's Trainer._should_eval: validation_freq is a period, or the 1-based
+# epochs to validate after.
+nl_should_validate <- function(epoch, freq) {
+  if (length(freq) == 1) (epoch + 1) %% freq == 0 else (epoch + 1) %in% freq
+}
+
+# Running loss (weighted by batch size, as Keras's loss tracker) and metric
+# sums of an epoch or an evaluation; logs() gives the values so far.
+nl_logs_accumulator <- function(plan) {
+  names_m <- c(vapply(plan$metrics, `[[`, "", "name"),
+               vapply(plan$weighted_metrics, `[[`, "", "name"))
+  acc <- new.env(parent = emptyenv())
+  acc$loss <- 0
+  acc$seen <- 0
+  acc$msum <- lapply(names_m, function(m) c(sum = 0, n = 0))
+  acc$add <- function(loss, m, metrics) {
+    acc$loss <- acc$loss + loss * m
+    acc$seen <- acc$seen + m
+    for (j in seq_along(acc$msum)) acc$msum[[j]] <- acc$msum[[j]] + metrics[[j]]
+  }
+  acc$logs <- function() {
+    out <- list(loss = if (acc$seen > 0) acc$loss / acc$seen else 0)
+    for (j in seq_along(names_m)) {
+      ms <- acc$msum[[j]]
+      out[[names_m[j]]] <- if (ms[["n"]] > 0) ms[["sum"]] / ms[["n"]] else 0
+    }
+    out
+  }
+  acc
 }
 
 # Raises the classed error of a failed step. The error keeps the kind classes
@@ -379,8 +464,4 @@ nl_fit_failed <- function(cause, epoch, epochs, step, steps, history,
     parent = cause, history = history, epoch = epoch, step = step,
     call = .nl_ctx$call %||% call
   )
-}
-
-nl_format_logs <- function(logs) {
-  paste(sprintf("%s: %.4f", names(logs), unlist(logs)), collapse = " - ")
 }

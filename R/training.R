@@ -39,10 +39,23 @@ generics::fit
 #'   `"accuracy"` becomes binary accuracy (threshold 0.5) when the output's
 #'   last axis has size 1, sparse categorical accuracy with the sparse loss, and
 #'   categorical accuracy (argmax match) otherwise. Metrics are named in the
-#'   history as given.
-#' @param ... Accepted for compatibility with keras3: `loss_weights`,
-#'   `weighted_metrics`, `run_eagerly`, `steps_per_execution`, `jit_compile`
-#'   and `auto_scale_loss` are ignored.
+#'   history as given. They are never weighted by `sample_weight` or
+#'   `class_weight` (use `weighted_metrics`).
+#' @param ... Must be empty.
+#' @param loss_weights Only `NULL` (the model has one output, whose loss has
+#'   weight 1).
+#' @param weighted_metrics Metrics, as in `metrics`, computed as means weighted
+#'   by the `sample_weight` (or `class_weight`) given to [fit()] or
+#'   [evaluate()], as Keras does. A weighted metric whose name is also in
+#'   `metrics` is reported as `weighted_<name>`.
+#' @param run_eagerly,jit_compile,auto_scale_loss Accepted for compatibility
+#'   with keras3; normlayers always runs eagerly in double precision, so they
+#'   have no effect.
+#' @param steps_per_execution Only `1` (callbacks see every batch).
+#' @details
+#' A model compiled without a loss (`loss = NULL`, as keras3 allows) can still
+#' be used for [adapt()] and [predict()]; [fit()] and [evaluate()] then stop
+#' with an error of class `normlayers_error_loss`.
 #' @returns `object`, invisibly.
 #' @export
 #' @family training
@@ -53,16 +66,37 @@ generics::fit
 #' compile(model, optimizer = "adam", loss = "mse", metrics = "mae")
 #' model$compiled
 #' @method compile nl_layer
-compile.nl_layer <- function(object, optimizer = "rmsprop", loss = NULL, metrics = NULL, ...) {
+compile.nl_layer <- function(object, optimizer = "rmsprop", loss = NULL, metrics = NULL, ...,
+                             loss_weights = NULL, weighted_metrics = NULL, run_eagerly = FALSE,
+                             steps_per_execution = 1L, jit_compile = "auto",
+                             auto_scale_loss = TRUE) {
   nl_with_call(rlang::current_call(), {
     nl_check_model_arg(object)
-    nl_check_dots(list(...), c("loss_weights", "weighted_metrics", "run_eagerly",
-                               "steps_per_execution", "jit_compile", "auto_scale_loss"))
+    nl_check_dots(list(...))
+    if (!is.null(loss_weights)) {
+      nl_abort(c("{.arg loss_weights} is not supported by normlayers.",
+                 x = "Models have a single output, whose loss has weight 1.",
+                 i = "Remove {.arg loss_weights}, or scale the loss with {.arg sample_weight} in {.fn fit}."),
+               "unsupported")
+    }
+    nl_check_flag(run_eagerly, "run_eagerly")
+    if (!(identical(jit_compile, "auto") || rlang::is_bool(jit_compile))) {
+      nl_abort(c("{.arg jit_compile} must be {.val auto}, {.code TRUE} or {.code FALSE}.",
+                 x = "You supplied {nl_describe(jit_compile)}."), "value")
+    }
+    nl_check_flag(auto_scale_loss, "auto_scale_loss")
+    if (!identical(nl_check_count(steps_per_execution, "steps_per_execution", min = 1), 1)) {
+      nl_abort(c("{.arg steps_per_execution} other than 1 is not supported by normlayers.",
+                 x = "You supplied {steps_per_execution}.",
+                 i = "Leave it at 1: every batch is one step."), "unsupported")
+    }
     opt <- nl_get_optimizer(optimizer)
-    loss <- nl_get_loss(loss)
+    loss <- if (is.null(loss)) NULL else nl_get_loss(loss)
     metrics <- nl_get_metrics(metrics)
+    wmetrics <- nl_get_metrics(weighted_metrics)
     st <- nl_state(object)
-    st$compiled <- list(optimizer = opt, loss = loss, metrics = metrics)
+    st$compiled <- list(optimizer = opt, loss = loss, metrics = metrics,
+                        weighted_metrics = wmetrics)
     invisible(object)
   })
 }
@@ -82,6 +116,11 @@ nl_check_compiled <- function(object, what, call = rlang::caller_env()) {
     nl_abort(c("The model must be compiled before {.fn {what}}.",
                i = "Call {.code compile(model, optimizer = , loss = )} first."),
              "not_compiled", call = call)
+  }
+  if (is.null(comp$loss)) {
+    nl_abort(c("The model was compiled without a loss, so {.fn {what}} cannot run.",
+               i = "Call {.code compile(model, optimizer = , loss = )} with a loss, e.g. {.val mse}."),
+             "loss", call = call)
   }
   comp
 }
@@ -140,6 +179,7 @@ nl_prepare_xy <- function(model, comp, x, y, xarg = "x", yarg = "y", call = rlan
              "missing", call = call)
   }
   y <- nl_as_input(y, arg = yarg, call = call)$x
+  y_raw <- y
   nl_check_same_rows(x, y, xarg, yarg, call = call)
   n <- nl_n_rows(x)
   if (n == 0) {
@@ -156,7 +196,13 @@ nl_prepare_xy <- function(model, comp, x, y, xarg = "x", yarg = "y", call = rlan
                i = "Remove or impute those samples before training."), "data", call = call)
   }
   metrics <- nl_resolve_metrics(comp$metrics, comp$loss, out_shape, call = call)
-  list(x = x, y = y, metrics = metrics, n = n)
+  wmetrics <- nl_resolve_metrics(comp$weighted_metrics %||% list(), comp$loss, out_shape,
+                                 call = call)
+  taken <- vapply(metrics, `[[`, "", "name")
+  for (j in seq_along(wmetrics)) {
+    if (wmetrics[[j]]$name %in% taken) wmetrics[[j]]$name <- paste0("weighted_", wmetrics[[j]]$name)
+  }
+  list(x = x, y = y, y_raw = y_raw, metrics = metrics, weighted_metrics = wmetrics, n = n)
 }
 
 # Builds (first use) or checks the model for inputs shaped like x; a failure
@@ -194,29 +240,24 @@ nl_check_validation_shape <- function(x, vx, call = rlang::caller_env()) {
   }
 }
 
-nl_resolve_verbose <- function(verbose) {
-  if (identical(verbose, "auto")) {
-    if (!interactive() || identical(Sys.getenv("TESTTHAT"), "true")) return(0L)
-    return(1L)
-  }
-  if (!is.numeric(verbose) && !is.logical(verbose) || length(verbose) != 1 || is.na(verbose)) {
-    nl_abort(c("{.arg verbose} must be {.val auto}, 0, 1 or 2.",
-               x = "You supplied {nl_describe(verbose)}."), "value")
-  }
-  as.integer(verbose)
-}
-
 # ---- fit ---------------------------------------------------------------------
 
 #' Train a model
 #'
-#' Trains a compiled model with mini-batch gradient descent for a number of
-#' epochs. Each step runs the layers in training mode (`training = TRUE`:
-#' dropout is active, batch normalization uses and updates its batch
-#' statistics), computes the loss plus the regularization penalties of all
-#' weights, back-propagates, updates every trainable weight of every trainable
-#' layer with the optimizer, then applies the weights' constraints. Weights of
+#' Trains a compiled model with mini-batch gradient descent, with keras3's
+#' arguments and defaults. Each step runs the layers in training mode
+#' (`training = TRUE`: dropout is active, batch normalization uses and updates
+#' its batch statistics), computes the loss (weighted by `sample_weight` or
+#' `class_weight`) plus the regularization penalties of all weights,
+#' back-propagates, updates every trainable weight of every trainable layer
+#' with the optimizer, then applies the weights' constraints. Weights of
 #' non-trainable layers are left untouched.
+#'
+#' Callbacks are called in Keras's order: `on_train_begin`; for each epoch
+#' `on_epoch_begin`, `on_train_batch_begin` / `on_train_batch_end` around each
+#' step, the validation run (`on_test_*`), `on_epoch_end`; then
+#' `on_train_end`. Training stops after the current step (and epoch) when a
+#' callback sets `model$stop_training <- TRUE`.
 #'
 #' Every argument and all the data, `validation_data` included, are checked
 #' before the first step: invalid arguments or data (e.g. `x` and `y` with
@@ -242,24 +283,53 @@ nl_resolve_verbose <- function(verbose) {
 #' @param y Targets: an array of the model's output shape (a vector is fine
 #'   for an output of shape `c(batch, 1)`), or 0-based class indices for the
 #'   loss `"sparse_categorical_crossentropy"`.
-#' @param ... Must be empty, except `view_metrics` (accepted and ignored).
-#' @param batch_size Number of samples per gradient update: a positive whole
-#'   number (a value above the number of samples means one batch); `NULL`
-#'   means 32.
-#' @param epochs Number of passes over the data. The default is 10, as in the
-#'   normlayers design (keras3's default is 1).
-#' @param verbose `0` silent, `1` a progress bar per epoch and a summary line,
-#'   `2` only the summary line per epoch. `"auto"` means 1, except 0 when R is
-#'   not interactive or under testthat.
+#' @param ... Must be empty.
+#' @param batch_size Number of samples per gradient update; `NULL` means 32.
+#' @param epochs The epoch to train until (with `initial_epoch`, the number of
+#'   the last epoch, not a count), as in keras3. The default is 1.
+#' @param callbacks A list of callbacks (see [callback_early_stopping()] and
+#'   the other `callback_*()` functions), or a single callback.
 #' @param validation_split Fraction (in `[0, 1)`) of the data held out for
-#'   validation: the *last* samples, taken before shuffling, as in Keras.
-#' @param validation_data `list(x_val, y_val)` to evaluate on at the end of
-#'   each epoch; overrides `validation_split`.
+#'   validation: the *last* samples (and their `sample_weight`), taken before
+#'   shuffling, as in Keras.
+#' @param validation_data `list(x_val, y_val)` or
+#'   `list(x_val, y_val, val_sample_weight)` to evaluate on at the end of each
+#'   epoch; overrides `validation_split`.
 #' @param shuffle Whether to shuffle the training samples before each epoch
 #'   (with R's random number generator, so `set.seed()` reproduces a run).
+#' @param class_weight Optional named list mapping 0-based class indices to
+#'   weights, e.g. `list("0" = 1, "1" = 5)`; the class of a sample is its
+#'   target (one column) or the position of the largest value of a one-hot
+#'   target. Weights the training loss (and `weighted_metrics`) like the
+#'   corresponding `sample_weight`; cannot be combined with `sample_weight`.
+#' @param sample_weight Optional vector of non-negative weights, one per
+#'   sample. As in Keras, a batch's loss is `sum(w * loss_i) / batch_size`
+#'   (the divisor is the number of samples, not the sum of the weights), and
+#'   only the `weighted_metrics` of [compile()] are weighted.
+#' @param initial_epoch The epoch to start at (1-based, as in keras3), to
+#'   resume a previous run: epochs `initial_epoch, ..., epochs` are run and the
+#'   history records those epoch numbers.
+#' @param steps_per_epoch Optional number of batches per epoch. As with
+#'   Keras's array inputs, later epochs continue through the current pass over
+#'   the (shuffled) data, and a new pass starts when one is used up.
+#' @param validation_steps Optional number of validation batches per
+#'   validation run (the first ones, every time).
+#' @param validation_batch_size Batch size of the validation runs; `NULL`
+#'   means `batch_size`.
+#' @param validation_freq Validate after every `validation_freq`-th epoch, or
+#'   (a vector) after the listed epochs. Epochs without validation have `NA`
+#'   as their `val_` values in the history.
+#' @param verbose `0` silent, `1` a progress bar per epoch (updated every step
+#'   with the running loss and metrics and an estimated time to completion)
+#'   ending in a summary line, `2` only the summary line per epoch, as keras3
+#'   prints them. `"auto"` (the default, from `getOption("keras.verbose")`) is
+#'   2 in a knitr document, 0 under testthat, 1 otherwise.
+#' @param view_metrics `"auto"` or `FALSE` (the live metrics plot of RStudio
+#'   is not available: `TRUE` is an error).
 #' @returns A `keras_training_history` object, invisibly: a list with `params`
-#'   (`verbose`, `epochs`, `steps`) and `metrics` (per-epoch `loss`, the
-#'   metrics, and `val_loss`, `val_<metric>` with validation data). It has
+#'   (`verbose`, `epochs`, `steps`), `metrics` (per-epoch `loss`, the metrics,
+#'   `val_loss`, `val_<metric>` with validation data, and what callbacks log,
+#'   such as `learning_rate`) and `epoch` (the epochs run, 1-based). It has
 #'   `print()`, `plot()` and `as.data.frame()` methods.
 #' @export
 #' @family training
@@ -275,35 +345,71 @@ nl_resolve_verbose <- function(verbose) {
 #' history
 #' as.data.frame(history)
 #' plot(history)
+#'
+#' # weights, callbacks and resuming
+#' history <- fit(model, x, y, epochs = 8, initial_epoch = 6, verbose = 0,
+#'                sample_weight = rep(c(1, 2), 50),
+#'                callbacks = list(callback_early_stopping(monitor = "loss")))
+#' history$epoch
 #' @method fit nl_layer
-fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epochs = 10,
-                         verbose = getOption("keras.verbose", "auto"),
-                         validation_split = 0, validation_data = NULL, shuffle = TRUE) {
+fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epochs = 1L,
+                         callbacks = NULL, validation_split = 0, validation_data = NULL,
+                         shuffle = TRUE, class_weight = NULL, sample_weight = NULL,
+                         initial_epoch = 1L, steps_per_epoch = NULL, validation_steps = NULL,
+                         validation_batch_size = NULL, validation_freq = 1L,
+                         verbose = getOption("keras.verbose", default = "auto"),
+                         view_metrics = getOption("keras.view_metrics", default = "auto")) {
   nl_with_call(rlang::current_call(), {
     nl_check_model_arg(object)
-    nl_check_dots(list(...), "view_metrics")
+    nl_check_dots(list(...))
     comp <- nl_check_compiled(object, "fit")
     batch_size <- nl_check_batch_size(batch_size)
     epochs <- nl_check_count(epochs, "epochs", min = 0)
     verbose <- nl_resolve_verbose(verbose)
+    if (!(identical(view_metrics, "auto") || isFALSE(view_metrics))) {
+      nl_abort(c("{.arg view_metrics} = {.code TRUE} is not supported by normlayers.",
+                 x = "There is no live metrics viewer.",
+                 i = "Use {.code plot(history)} after training."), "unsupported")
+    }
+    callbacks <- nl_check_callbacks(callbacks)
+    initial_epoch <- nl_check_count(initial_epoch, "initial_epoch", min = 0)
+    initial_epoch <- max(initial_epoch - 1, 0)
+    steps_per_epoch <- nl_check_count(steps_per_epoch, "steps_per_epoch", min = 1, null_ok = TRUE)
+    validation_steps <- nl_check_count(validation_steps, "validation_steps", min = 1, null_ok = TRUE)
+    validation_batch_size <- nl_check_batch_size(validation_batch_size, default = NULL,
+                                                 arg = "validation_batch_size")
+    validation_freq <- nl_check_validation_freq(validation_freq)
     validation_split <- nl_check_number(validation_split, "validation_split", min = 0, max = 1)
     if (validation_split >= 1) {
       nl_abort(c("{.arg validation_split} must be less than 1.",
                  x = "You supplied {validation_split}."), "value")
     }
     shuffle <- nl_check_flag(shuffle, "shuffle")
+    if (!is.null(class_weight) && !is.null(sample_weight)) {
+      nl_abort(c("{.arg class_weight} and {.arg sample_weight} cannot be used together.",
+                 i = "Fold the class weights into {.arg sample_weight}."), "value")
+    }
+    class_weight <- nl_check_class_weight(class_weight)
     data <- nl_prepare_xy(object, comp, x, y)
+    data$sw <- nl_check_sample_weight(sample_weight, data$n)
+    if (!is.null(class_weight)) {
+      data$sw <- nl_class_weight_to_sample_weight(class_weight, data$y_raw)
+    }
+    data$y_raw <- NULL
     val <- NULL
     if (!is.null(validation_data)) {
       if (!is.list(validation_data) || is.data.frame(validation_data) ||
-          length(validation_data) < 2) {
-        nl_abort(c("{.arg validation_data} must be {.code list(x_val, y_val)}.",
+          !length(validation_data) %in% 2:3) {
+        nl_abort(c("{.arg validation_data} must be {.code list(x_val, y_val)} or {.code list(x_val, y_val, sample_weight_val)}.",
                    x = "You supplied {nl_describe(validation_data)}."), "value")
       }
       v <- nl_prepare_xy(object, comp, validation_data[[1]], validation_data[[2]],
                          xarg = "validation_data[[1]]", yarg = "validation_data[[2]]")
       nl_check_validation_shape(data$x, v$x)
-      val <- list(x = v$x, y = v$y, from = 1, count = v$n)
+      vsw <- if (length(validation_data) == 3) {
+        nl_check_sample_weight(validation_data[[3]], v$n, arg = "validation_data[[3]]")
+      }
+      val <- list(x = v$x, y = v$y, from = 1, count = v$n, sw = vsw)
     } else if (validation_split > 0) {
       # The last rows validate; both parts are read in place, not copied.
       n <- data$n
@@ -312,25 +418,47 @@ fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epo
         nl_abort(c("{.arg validation_split} leaves no samples for training or for validation.",
                    x = "{n} sample{?s} with {.arg validation_split} = {validation_split}."), "value")
       }
-      val <- list(x = data$x, y = data$y, from = split_at + 1, count = n - split_at)
+      # Keras splits sample_weight with the data; class weights only weight
+      # the training part.
+      vsw <- if (!is.null(sample_weight)) data$sw[seq.int(split_at + 1, n)]
+      val <- list(x = data$x, y = data$y, from = split_at + 1, count = n - split_at, sw = vsw)
       data$n <- split_at
+      if (!is.null(data$sw)) data$sw <- data$sw[seq_len(split_at)]
     }
-    nl_fit_run(object, comp, data, val, batch_size, as.integer(epochs), verbose, shuffle)
+    opts <- list(batch_size = batch_size, epochs = as.integer(epochs),
+                 initial_epoch = as.integer(initial_epoch), shuffle = shuffle,
+                 steps_per_epoch = steps_per_epoch, validation_steps = validation_steps,
+                 validation_batch_size = validation_batch_size,
+                 validation_freq = validation_freq, callbacks = callbacks, verbose = verbose)
+    nl_fit_run(object, comp, data, val, opts)
   })
 }
 
+nl_check_validation_freq <- function(freq, call = rlang::caller_env()) {
+  ok <- is.numeric(freq) && length(freq) >= 1 && !anyNA(freq) && all(is.finite(freq)) &&
+    all(freq >= 1) && all(freq == trunc(freq))
+  if (!ok) {
+    nl_abort(c("{.arg validation_freq} must be a positive whole number or a vector of epochs.",
+               x = "You supplied {nl_describe(freq)}.",
+               i = "Use e.g. {.code validation_freq = 2} (every second epoch) or {.code c(1, 5, 10)}."),
+             "value", call = call)
+  }
+  as.integer(freq)
+}
+
 # Builds or checks the model, then trains. If no step completes (a failure or
-# an interrupt in the first step, or epochs = 0), the model is left as it was,
-# unbuilt included; otherwise the completed steps are kept.
-nl_fit_run <- function(model, comp, data, val, batch_size, epochs, verbose, shuffle) {
+# an interrupt in the first step, or no epoch to run), the model is left as it
+# was, unbuilt included; otherwise the completed steps are kept.
+nl_fit_run <- function(model, comp, data, val, opts) {
   layers <- nl_all_layers(model)
   before <- nl_snapshot(layers)
-  progress <- new.env(parent = emptyenv())
-  progress$steps <- 0L
-  on.exit(if (progress$steps == 0L) nl_restore_snapshot(before), add = TRUE)
+  opts$done <- new.env(parent = emptyenv())
+  opts$done$steps <- 0L
+  on.exit(if (opts$done$steps == 0L) nl_restore_snapshot(before), add = TRUE)
   nl_prepare_model(model, data$x)
-  plan <- nl_training_plan(model, comp, data$metrics, batch_rows = min(batch_size, data$n))
-  history <- nl_fit_loop(plan, data, val, batch_size, epochs, verbose, shuffle, progress)
+  plan <- nl_training_plan(model, comp, data$metrics, batch_rows = min(opts$batch_size, data$n),
+                           weighted_metrics = data$weighted_metrics)
+  history <- nl_fit_loop(plan, data, val, opts)
   invisible(history)
 }
 
@@ -340,15 +468,21 @@ nl_fit_run <- function(model, comp, data, val, batch_size, epochs, verbose, shuf
 #'
 #' Computes the loss (including regularization penalties, as Keras does) and
 #' the compiled metrics of a model on data, in inference mode
-#' (`training = FALSE`), batch by batch.
+#' (`training = FALSE`), batch by batch, with keras3's arguments.
 #'
 #' @param object A compiled model.
 #' @param x,y Input data and targets, as for [fit()].
-#' @param ... Further arguments passed to methods; for models it must be empty.
-#' @param batch_size Number of samples per batch: a positive whole number;
-#'   `NULL` means 32.
-#' @param verbose `0` silent, `1` or `2` print one line with the results;
-#'   `"auto"` is 0 when not interactive or under testthat.
+#' @param ... Further arguments passed to methods; for models only
+#'   `return_dict` (default `TRUE`; `FALSE` returns the values unnamed).
+#' @param batch_size Number of samples per batch; `NULL` means 32.
+#' @param verbose `0` silent, `1` a progress bar and a summary line, `2` the
+#'   summary line only (as keras3 prints them); `"auto"` (the default, from
+#'   `getOption("keras.verbose")`) is 2 in a knitr document, 0 under testthat,
+#'   1 otherwise.
+#' @param sample_weight Optional weights, one per sample, for the loss and the
+#'   `weighted_metrics` (as in [fit()]).
+#' @param steps Optional number of batches to evaluate (the first ones).
+#' @param callbacks Callbacks whose `on_test_*` hooks are called.
 #' @returns A named list: `loss`, then one element per metric.
 #' @export
 #' @family training
@@ -359,24 +493,43 @@ nl_fit_run <- function(model, comp, data, val, batch_size, epochs, verbose, shuf
 #' model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
 #' compile(model, loss = "mse", metrics = "mae")
 #' evaluate(model, x, y)
+#' evaluate(model, x, y, sample_weight = rep(c(0, 1), 10))
 evaluate <- function(object, ...) UseMethod("evaluate")
 
 #' @rdname evaluate
 #' @export
 evaluate.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL,
-                              verbose = "auto") {
+                              verbose = getOption("keras.verbose", default = "auto"),
+                              sample_weight = NULL, steps = NULL, callbacks = NULL) {
   nl_with_call(rlang::current_call(), {
     nl_check_model_arg(object)
-    nl_check_dots(list(...))
+    dots <- list(...)
+    nl_check_dots(dots, "return_dict")
+    return_dict <- nl_check_flag(dots$return_dict %||% TRUE, "return_dict")
     comp <- nl_check_compiled(object, "evaluate")
     batch_size <- nl_check_batch_size(batch_size)
     verbose <- nl_resolve_verbose(verbose)
+    steps <- nl_check_count(steps, "steps", min = 1, null_ok = TRUE)
+    callbacks <- nl_check_callbacks(callbacks)
     data <- nl_prepare_xy(object, comp, x, y)
+    sw <- nl_check_sample_weight(sample_weight, data$n)
     nl_prepare_model(object, data$x)
-    plan <- nl_training_plan(object, comp, data$metrics, gradients = FALSE)
+    plan <- nl_training_plan(object, comp, data$metrics, gradients = FALSE,
+                             weighted_metrics = data$weighted_metrics)
+    bs <- min(batch_size, data$n)
+    count <- if (is.null(steps)) data$n else min(data$n, steps * bs)
+    progress <- if (verbose > 0L) nl_callback_progbar(verbose) else NULL
+    cbs <- nl_callback_list(callbacks, object, list(verbose = verbose, epochs = 1L,
+                                                    steps = as.integer(ceiling(count / bs))),
+                            progress = progress)
     res <- nl_with_rollback(plan$layers,
-                            nl_test_loop(plan, data$x, data$y, 1, data$n, batch_size))
-    if (verbose >= 1L) cli::cat_line(nl_format_logs(res))
+                            nl_test_loop(plan, data$x, data$y, 1, count, batch_size,
+                                         sw = if (is.null(sw)) NULL else sw[seq_len(count)],
+                                         cbs = cbs))
+    if (!return_dict) {
+      res <- unname(res)
+      if (length(res) == 1) res <- res[[1]]
+    }
     res
   })
 }
@@ -433,8 +586,9 @@ as.data.frame.keras_training_history <- function(x, row.names = NULL, optional =
   base <- ifelse(is_val, substring(nms, 5), nms)
   epochs <- max(c(0L, lengths(m)))
   levels <- unique(base)
+  ep <- if (length(x$epoch) == epochs) x$epoch else seq_len(epochs)
   df <- data.frame(
-    epoch = rep(seq_len(epochs), length(m)),
+    epoch = rep(ep, length(m)),
     value = unlist(lapply(m, function(v) c(v, rep(NA_real_, epochs - length(v)))), use.names = FALSE),
     metric = factor(rep(base, each = epochs), levels = levels),
     data = factor(rep(ifelse(is_val, "validation", "training"), each = epochs),

@@ -78,6 +78,9 @@ test_that("the backward passes of the added activations match finite differences
                 "hard_tanh", "tanh_shrink")) {
     layer <- layer_activation(activation = act)
     expect_layer_gradients(layer, random_array(c(3, 4)))
+  }
+})
+
 test_that("the C++ activations match the R formulas and keep dim", {
   set.seed(41)
   for (d in list(c(5, 3), c(2, 3, 4), 7)) {

@@ -72,6 +72,48 @@ test_that("optimizers resolve from strings and reject bad input", {
   expect_output(print(optimizer_adam()), "Adam")
 })
 
+test_that("optimizer constructors have keras3's formals and defaults", {
+  base <- c("weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema",
+            "ema_momentum", "ema_overwrite_frequency", "name", "...",
+            "loss_scale_factor", "gradient_accumulation_steps")
+  expect_identical(names(formals(optimizer_sgd)),
+                   c("learning_rate", "momentum", "nesterov", base))
+  expect_identical(names(formals(optimizer_adam)),
+                   c("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad", base))
+  expect_identical(names(formals(optimizer_rmsprop)),
+                   c("learning_rate", "rho", "momentum", "epsilon", "centered", base))
+  expect_identical(formals(optimizer_rmsprop)$ema_overwrite_frequency, 100L)
+  expect_null(formals(optimizer_adam)$ema_overwrite_frequency)
+  expect_identical(c(optimizer_sgd()$name, optimizer_adam()$name, optimizer_rmsprop()$name),
+                   c("SGD", "adam", "rmsprop"))
+  expect_identical(optimizer_adam(name = "opt")$name, "opt")
+  # the defaults of the unsupported arguments are accepted, also when given
+  expect_s3_class(optimizer_rmsprop(use_ema = FALSE, ema_momentum = 0.99,
+                                    ema_overwrite_frequency = 100), "nl_optimizer_rmsprop")
+})
+
+test_that("non-default EMA, loss scaling and accumulation are refused and say so", {
+  expect_error(optimizer_adam(use_ema = TRUE), class = "normlayers_error_unsupported")
+  expect_error(optimizer_sgd(ema_momentum = 0.9), class = "normlayers_error_unsupported")
+  expect_error(optimizer_sgd(ema_overwrite_frequency = 10), class = "normlayers_error_unsupported")
+  expect_error(optimizer_rmsprop(loss_scale_factor = 128), class = "normlayers_error_unsupported")
+  expect_error(optimizer_adam(gradient_accumulation_steps = 4), "cannot honour",
+               class = "normlayers_error_unsupported")
+  expect_error(optimizer_sgd(clipnorm = -1), class = "normlayers_error_value")
+  expect_error(optimizer_sgd(name = 3), class = "normlayers_error_value")
+})
+
+test_that("the learning rate can be read and set, and is shared by copies", {
+  opt <- optimizer_sgd(learning_rate = 0.1)
+  expect_equal(opt$learning_rate, 0.1)
+  copy <- opt
+  opt$learning_rate <- 0.5
+  expect_equal(copy$learning_rate, 0.5)
+  expect_equal(nl_optimizer_lr(copy), 0.5)
+  expect_error(opt$learning_rate <- -1, class = "normlayers_error_value")
+  expect_error(opt$momentum <- 0.9, class = "normlayers_error_state")
+})
+
 # The R formulas of the update steps (the code before the C++ updates).
 oracle_step <- function(cfg, class, w, g, slot, lr, t) {
   z <- w * 0

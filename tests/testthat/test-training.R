@@ -201,7 +201,8 @@ test_that("bad input errors with a class and changes nothing", {
   expect_error(fit(model, x, y, validation_split = 1, verbose = 0), class = "normlayers_error_value")
   expect_error(fit(model, x, y, validation_data = list(x, y[1:3, ]), verbose = 0),
                class = "normlayers_error_data")
-  expect_error(fit(model, x, y, callbacks = list(), verbose = 0), class = "normlayers_error")
+  expect_error(fit(model, x, y, callbacks = list(1), verbose = 0), class = "normlayers_error_type")
+  expect_error(fit(model, x, y, unknown_arg = 1, verbose = 0), class = "normlayers_error")
   expect_error(fit(model, x, NULL, verbose = 0), class = "normlayers_error_missing")
   expect_error(fit(layer_dense(units = 1), x, y), class = "normlayers_error_type")
   expect_identical(get_weights(model), w)
@@ -255,4 +256,195 @@ test_that("a step that fails mid-way restores the weights and the optimizer", {
   expect_identical(get_weights(model), w)
   expect_equal(nl_state(model)$compiled$optimizer$iterations, 0L)
   expect_length(nl_state(model)$compiled$optimizer$state$slots, 0)
+})
+
+# ---- keras3's training API (issue 14) -----------------------------------------
+
+test_that("compile(), fit(), evaluate() and predict() have keras3's formals and defaults", {
+  expect_identical(names(formals(compile.nl_layer)),
+                   c("object", "optimizer", "loss", "metrics", "...", "loss_weights",
+                     "weighted_metrics", "run_eagerly", "steps_per_execution", "jit_compile",
+                     "auto_scale_loss"))
+  expect_identical(formals(compile.nl_layer)$optimizer, "rmsprop")
+  expect_identical(formals(compile.nl_layer)$steps_per_execution, 1L)
+  expect_identical(names(formals(fit.nl_layer)),
+                   c("object", "x", "y", "...", "batch_size", "epochs", "callbacks",
+                     "validation_split", "validation_data", "shuffle", "class_weight",
+                     "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
+                     "validation_batch_size", "validation_freq", "verbose", "view_metrics"))
+  expect_identical(formals(fit.nl_layer)$epochs, 1L)
+  expect_identical(formals(fit.nl_layer)$initial_epoch, 1L)
+  expect_identical(formals(fit.nl_layer)$validation_freq, 1L)
+  expect_identical(names(formals(evaluate.nl_layer)),
+                   c("object", "x", "y", "...", "batch_size", "verbose", "sample_weight",
+                     "steps", "callbacks"))
+  expect_identical(names(formals(predict.nl_layer)),
+                   c("object", "x", "...", "batch_size", "verbose", "steps", "callbacks"))
+})
+
+test_that("fit() trains one epoch by default", {
+  set.seed(1)
+  x <- matrix(rnorm(20), 10, 2)
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  compile(model, optimizer = "sgd", loss = "mse")
+  h <- fit(model, x, x[, 1], verbose = 0)
+  expect_length(h$metrics$loss, 1)
+  expect_identical(h$epoch, 1L)
+})
+
+test_that("a model compiled without a loss predicts and adapts, and fit() says why it cannot", {
+  norm <- layer_normalization()
+  model <- keras_model_sequential(input_shape = 2) |> norm() |> layer_dense(1)
+  expect_invisible(compile(model))
+  expect_null(nl_state(model)$compiled$loss)
+  x <- matrix(c(1, 2, 3, 4, 10, 20, 30, 40), 4)
+  adapt(norm, x)
+  expect_equal(dim(predict(model, x, verbose = 0)), c(4L, 1L))
+  expect_error(fit(model, x, 1:4, verbose = 0), "without a loss", class = "normlayers_error_loss")
+  expect_error(evaluate(model, x, 1:4, verbose = 0), class = "normlayers_error_loss")
+})
+
+test_that("arguments normlayers cannot honour are accepted at their defaults only", {
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  expect_invisible(compile(model, loss = "mse", loss_weights = NULL, run_eagerly = TRUE,
+                           steps_per_execution = 1, jit_compile = FALSE, auto_scale_loss = FALSE))
+  expect_error(compile(model, loss = "mse", loss_weights = list(2)),
+               class = "normlayers_error_unsupported")
+  expect_error(compile(model, loss = "mse", steps_per_execution = 4),
+               class = "normlayers_error_unsupported")
+  expect_error(compile(model, loss = "mse", jit_compile = "xla"), class = "normlayers_error_value")
+  expect_error(compile(model, loss = "mse", metrics = "mae", weighted_metrics = "nope"),
+               class = "normlayers_error_value")
+  x <- matrix(1, 4, 2)
+  expect_s3_class(fit(model, x, 1:4, verbose = 0, view_metrics = FALSE), "keras_training_history")
+  expect_error(fit(model, x, 1:4, verbose = 0, view_metrics = TRUE),
+               class = "normlayers_error_unsupported")
+  expect_error(predict(model, x, foo = 1, verbose = 0), class = "normlayers_error")
+  expect_error(fit(model, x, 1:4, verbose = 0, validation_freq = 0), class = "normlayers_error_value")
+  expect_error(fit(model, x, 1:4, verbose = 0, steps_per_epoch = 1.5), class = "normlayers_error_value")
+  expect_error(fit(model, x, 1:4, verbose = 0, validation_batch_size = "a"),
+               class = "normlayers_error_value")
+  expect_error(fit(model, x, 1:4, verbose = 5), class = "normlayers_error_value")
+})
+
+test_that("initial_epoch resumes: the history holds the epochs run", {
+  set.seed(1)
+  x <- matrix(rnorm(40), 20, 2)
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  compile(model, optimizer = "sgd", loss = "mse")
+  seen <- integer()
+  cb <- callback_lambda(on_epoch_begin = function(e, logs) seen <<- c(seen, e))
+  h <- fit(model, x, x[, 2], epochs = 5, initial_epoch = 3, verbose = 0, callbacks = list(cb))
+  expect_identical(seen, 2:4)            # Keras's 0-based epochs 2, 3, 4
+  expect_identical(h$epoch, 3:5)
+  expect_length(h$metrics$loss, 3)
+  expect_identical(unique(as.data.frame(h)$epoch), 3:5)
+  expect_equal(h$params$epochs, 5L)
+  # nothing to run: no change, empty history
+  w <- get_weights(model)
+  h <- fit(model, x, x[, 2], epochs = 2, initial_epoch = 3, verbose = 0)
+  expect_length(h$metrics$loss, 0)
+  expect_identical(get_weights(model), w)
+  # resuming equals an uninterrupted run (same seed, same data order)
+  make <- function() {
+    set.seed(4)
+    m <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+    compile(m, optimizer = optimizer_adam(0.01), loss = "mse")
+    m
+  }
+  m1 <- make()
+  m2 <- make()
+  set.seed(7)
+  fit(m1, x, x[, 2], epochs = 4, batch_size = 5, verbose = 0)
+  set.seed(7)
+  fit(m2, x, x[, 2], epochs = 2, batch_size = 5, verbose = 0)
+  fit(m2, x, x[, 2], epochs = 4, initial_epoch = 3, batch_size = 5, verbose = 0)
+  expect_equal(get_weights(m1), get_weights(m2))
+})
+
+test_that("validation_freq validates after the chosen epochs only", {
+  set.seed(1)
+  x <- matrix(rnorm(40), 20, 2)
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  compile(model, optimizer = "sgd", loss = "mse", metrics = "mae")
+  runs <- 0
+  cb <- callback_lambda(on_test_begin = function(logs) runs <<- runs + 1)
+  h <- fit(model, x, x[, 1], epochs = 4, validation_split = 0.25, validation_freq = 2,
+           verbose = 0, callbacks = list(cb))
+  expect_equal(runs, 2)
+  expect_true(all(is.na(h$metrics$val_loss[c(1, 3)])))
+  expect_true(all(is.finite(h$metrics$val_loss[c(2, 4)])))
+  expect_identical(names(h$metrics), c("loss", "mae", "val_loss", "val_mae"))
+  h <- fit(model, x, x[, 1], epochs = 4, validation_split = 0.25, validation_freq = c(1, 4),
+           verbose = 0)
+  expect_identical(!is.na(h$metrics$val_mae), c(TRUE, FALSE, FALSE, TRUE))
+  df <- as.data.frame(h)
+  expect_equal(sum(is.na(df$value)), 4)
+})
+
+test_that("validation_batch_size and validation_steps set the validation batches", {
+  set.seed(1)
+  x <- matrix(rnorm(40), 20, 2)
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  compile(model, optimizer = optimizer_sgd(0), loss = "mse")
+  sizes <- integer()
+  cb <- callback_lambda(on_test_batch_end = function(b, logs) sizes <<- c(sizes, b))
+  vx <- x[1:10, ]
+  vy <- x[1:10, 2]
+  h <- fit(model, x, x[, 2], epochs = 1, verbose = 0, validation_data = list(vx, vy),
+           validation_batch_size = 3, callbacks = list(cb))
+  expect_identical(sizes, 0:3)   # 10 rows in batches of 3
+  expect_equal(h$metrics$val_loss, evaluate(model, vx, vy, verbose = 0)$loss)
+  sizes <- integer()
+  h <- fit(model, x, x[, 2], epochs = 2, verbose = 0, validation_data = list(vx, vy),
+           validation_batch_size = 3, validation_steps = 2, callbacks = list(cb))
+  expect_identical(sizes, c(0:1, 0:1))   # the same first 2 batches every epoch
+  expect_equal(h$metrics$val_loss[1], evaluate(model, vx[1:6, ], vy[1:6], verbose = 0)$loss)
+})
+
+test_that("steps_per_epoch continues through the pass over the data, as Keras", {
+  x <- matrix(as.double(1:20), 10, 2)
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  compile(model, optimizer = optimizer_sgd(0), loss = "mse")
+  # record which rows each epoch trains on through the running loss of a
+  # zero-learning-rate model: one batch per epoch, batches of 5
+  losses <- numeric()
+  cb <- callback_lambda(on_epoch_end = function(e, logs) losses <<- c(losses, logs$loss))
+  y <- c(rep(0, 5), rep(10, 5))
+  h <- fit(model, x, y, epochs = 3, batch_size = 5, steps_per_epoch = 1, shuffle = FALSE,
+           verbose = 0, callbacks = list(cb))
+  e1 <- evaluate(model, x[1:5, ], y[1:5], verbose = 0)$loss
+  e2 <- evaluate(model, x[6:10, ], y[6:10], verbose = 0)$loss
+  expect_equal(losses, c(e1, e2, e1))   # batches 1, 2, then a new pass
+  expect_equal(h$params$steps, 1L)
+  # more steps than the pass holds: the epoch stops early with a warning
+  expect_warning(h <- fit(model, x, y, epochs = 1, batch_size = 5, steps_per_epoch = 3,
+                          verbose = 0), class = "normlayers_warning_data")
+  expect_equal(nl_state(model)$compiled$optimizer$iterations, 3 + 2)
+})
+
+test_that("evaluate() honours steps and return_dict", {
+  set.seed(1)
+  x <- matrix(rnorm(40), 20, 2)
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  compile(model, loss = "mse", metrics = "mae")
+  expect_equal(evaluate(model, x, x[, 1], batch_size = 5, steps = 2, verbose = 0),
+               evaluate(model, x[1:10, ], x[1:10, 1], verbose = 0))
+  res <- evaluate(model, x, x[, 1], return_dict = FALSE, verbose = 0)
+  expect_null(names(res))
+  expect_length(res, 2)
+  compile(model, loss = "mse")
+  expect_type(evaluate(model, x, x[, 1], return_dict = FALSE, verbose = 0), "double")
+  expect_error(evaluate(model, x, x[, 1], steps = 0, verbose = 0), class = "normlayers_error_value")
+})
+
+test_that("model$optimizer gives the compiled optimizer, whose rate can be set", {
+  model <- keras_model_sequential(input_shape = 2) |> layer_dense(1)
+  expect_null(model$optimizer)
+  compile(model, optimizer = optimizer_adam(0.01), loss = "mse")
+  expect_equal(model$optimizer$learning_rate, 0.01)
+  model$optimizer$learning_rate <- 0.5
+  expect_equal(model$optimizer$learning_rate, 0.5)
+  expect_equal(nl_optimizer_lr(nl_state(model)$compiled$optimizer), 0.5)
+  expect_error(model$optimizer <- optimizer_sgd(), class = "normlayers_error_state")
 })
