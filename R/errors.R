@@ -26,6 +26,14 @@ nl_with_call <- function(call, expr) {
   expr
 }
 
+# The user's call as seen from an S3 method: `fit(model, x)` rather than
+# `fit.nl_layer(model, x)` (the method's own call names the method).
+nl_generic_call <- function(generic) {
+  call <- sys.call(sys.parent())
+  if (is.call(call)) call[[1]] <- as.name(generic)
+  call
+}
+
 nl_warn <- function(message, kind, ..., .envir = parent.frame()) {
   cli::cli_warn(
     message,

@@ -176,7 +176,7 @@ summary.nl_model <- function(object, ...) {
 predict.nl_layer <- function(object, x, ..., batch_size = NULL,
                              verbose = getOption("keras.verbose", default = "auto"),
                              steps = NULL, callbacks = NULL) {
-  nl_with_call(rlang::current_call(), {
+  nl_with_call(nl_generic_call("predict"), {
     nl_check_dots(list(...))
     batch_size <- nl_check_batch_size(batch_size, default = NULL)
     steps <- nl_check_count(steps, "steps", min = 1, null_ok = TRUE)

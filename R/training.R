@@ -70,7 +70,7 @@ compile.nl_layer <- function(object, optimizer = "rmsprop", loss = NULL, metrics
                              loss_weights = NULL, weighted_metrics = NULL, run_eagerly = FALSE,
                              steps_per_execution = 1L, jit_compile = "auto",
                              auto_scale_loss = TRUE) {
-  nl_with_call(rlang::current_call(), {
+  nl_with_call(nl_generic_call("compile"), {
     nl_check_model_arg(object)
     nl_check_dots(list(...))
     if (!is.null(loss_weights)) {
@@ -145,6 +145,22 @@ nl_training_x <- function(x, arg = "x", call = rlang::caller_env()) {
   nl_as_input(x, arg = arg, call = call)$x
 }
 
+# Missing or infinite inputs would turn every weight into NA/NaN at the first
+# step, so training and evaluation refuse them before any work.
+nl_check_finite_x <- function(x, arg = "x", call = rlang::caller_env()) {
+  xs <- if (is.list(x)) x else list(x)
+  for (xi in xs) {
+    if (!nl_all_finite_cpp(xi)) {
+      bad <- sum(!is.finite(xi))
+      nl_abort(c("{.arg {arg}} must not contain missing or infinite values.",
+                 x = "{.arg {arg}} has {bad} value{?s} that {?is/are} {.code NA}, {.code NaN} or infinite.",
+                 i = "Remove or impute those samples before training or evaluating."),
+               "data", call = call)
+    }
+  }
+  invisible(x)
+}
+
 nl_n_rows <- function(x) if (is.list(x)) dim(x[[1]])[1] else dim(x)[1]
 
 nl_check_same_rows <- function(x, y, xarg = "x", yarg = "y", call = rlang::caller_env()) {
@@ -178,6 +194,7 @@ nl_prepare_xy <- function(model, comp, x, y, xarg = "x", yarg = "y", call = rlan
     nl_abort(c("{.arg {yarg}} must be given.", i = "Give the targets, one row per sample."),
              "missing", call = call)
   }
+  nl_check_finite_x(x, xarg, call = call)
   y <- nl_as_input(y, arg = yarg, call = call)$x
   y_raw <- y
   nl_check_same_rows(x, y, xarg, yarg, call = call)
@@ -359,7 +376,7 @@ fit.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL, epo
                          validation_batch_size = NULL, validation_freq = 1L,
                          verbose = getOption("keras.verbose", default = "auto"),
                          view_metrics = getOption("keras.view_metrics", default = "auto")) {
-  nl_with_call(rlang::current_call(), {
+  nl_with_call(nl_generic_call("fit"), {
     nl_check_model_arg(object)
     nl_check_dots(list(...))
     comp <- nl_check_compiled(object, "fit")
@@ -501,7 +518,7 @@ evaluate <- function(object, ...) UseMethod("evaluate")
 evaluate.nl_layer <- function(object, x = NULL, y = NULL, ..., batch_size = NULL,
                               verbose = getOption("keras.verbose", default = "auto"),
                               sample_weight = NULL, steps = NULL, callbacks = NULL) {
-  nl_with_call(rlang::current_call(), {
+  nl_with_call(nl_generic_call("evaluate"), {
     nl_check_model_arg(object)
     dots <- list(...)
     nl_check_dots(dots, "return_dict")
