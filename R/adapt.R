@@ -205,3 +205,211 @@ nl_adapt_source <- function(data, batch_size = NULL, call = rlang::caller_env())
   src$split_rows <- function() split_rows
   src
 }
+
+# ---- adapt() -----------------------------------------------------------------
+
+#' @rdname adapt
+#' @param na.rm For [layer_normalization()]: if `TRUE`, missing values (`NA`
+#'   and `NaN`) are left out, feature by feature; if `FALSE` (the default),
+#'   data with missing values is refused.
+#' @export
+adapt.nl_normalization <- function(object, data, ..., batch_size = NULL, steps = NULL,
+                                   na.rm = FALSE) {
+  data <- if (missing(data)) NULL else data
+  call <- sys.call()
+  call[[1]] <- as.name("adapt")
+  nl_with_call(call, nl_norm_adapt(object, data, ...,
+    batch_size = batch_size, steps = steps, na.rm = na.rm))
+  invisible(object)
+}
+
+nl_norm_adapt <- function(object, data, ..., batch_size, steps, na.rm) {
+  st <- nl_state(object)
+  nl_check_dots(list(...))
+  if (nl_norm_is_fixed(st)) {
+    nl_abort(c("Cannot adapt layer {.val {st$name}}: it was created with fixed {.arg mean} and {.arg variance}.",
+               i = "Create the layer without {.arg mean} and {.arg variance} to learn them with {.fn adapt}."),
+             "state")
+  }
+  if (is.null(data)) {
+    nl_abort(c("{.arg data} is missing or {.code NULL}.",
+               i = "Pass an array, a data frame, a list of batches or a function that returns batches."),
+             "data")
+  }
+  batch_size <- nl_adapt_check_count(batch_size, "batch_size")
+  steps <- nl_adapt_check_count(steps, "steps")
+  na_rm <- nl_check_flag(na.rm, "na.rm")
+  src <- nl_adapt_source(data, batch_size)
+  res <- nl_norm_adapt_stream(object, src, steps, na_rm)
+  # Everything is computed: now build (if needed) and assign.
+  nl_with_rollback(list(object), {
+    if (!isTRUE(st$built)) nl_layer_prepare(object, res$shape)
+    st$weights$mean <- nl_shape_value(res$mean, st$kept_shape)
+    st$weights$variance <- nl_shape_value(res$variance, st$kept_shape)
+  })
+  if (res$rank == 1L && !is.null(st$config$axis)) {
+    nl_warn(c("{.fn adapt} received 1-D data, so the kept axis is the batch axis.",
+              i = if (res$batches == 1L) "Layer {.val {st$name}} learned one mean and variance per position (each variance is 0)."
+                  else "Layer {.val {st$name}} learned one mean and variance per position across the {res$batches} batches.",
+              i = "For a batch of scalars use {.code layer_normalization(axis = NULL)}."),
+            "axis")
+  }
+  invisible(object)
+}
+
+# Runs over the batches and merges their statistics per kept position. Each
+# batch's moments come from the two-pass kernel on the data shifted by the
+# first batch's means; batches are merged with the stable pairwise update of
+# Chan, Golub and LeVeque (nl_merge_moments() in R/kernels.R). A single batch is exactly
+# the one-shot two-pass result.
+# Nothing is assigned here: the caller assigns once everything succeeded.
+nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
+  st <- nl_state(object)
+  axis <- st$config$axis
+  ref <- NULL      # list(rank, axes, kept) once known
+  first <- NULL    # the first batch with values: list(x, runs, moments)
+  acc <- NULL      # merged moments of the shifted data: list(mean, var, count)
+  shift <- NULL    # per kept position: the first batch's means
+  n_missing <- 0; n_batches <- 0L; n_values <- 0; first_shape <- NULL
+  total <- src$total
+  if (!is.null(steps)) total <- if (is.na(total)) steps else min(total, steps)
+  pb <- NULL
+  if (interactive() && (is.na(total) || total > 20)) {
+    pb <- cli::cli_progress_bar("Adapting", total = total)
+  }
+  repeat {
+    if (!is.null(steps) && n_batches >= steps) break
+    x <- src$next_batch()
+    if (is.null(x)) break
+    n_batches <- n_batches + 1L
+    d <- dim(x)
+    if (is.null(ref)) {
+      first_shape <- d
+      ref <- if (isTRUE(st$built)) {
+        list(rank = st$build_rank, axes = st$axes, kept = st$kept_shape,
+             built = nl_format_shape(st$input_shape))
+      } else {
+        axes <- if (is.null(axis)) integer() else nl_resolve_axes(axis, length(d))
+        list(rank = length(d), axes = axes, kept = as.integer(d[axes]), built = NULL)
+      }
+    }
+    if (1L %in% ref$axes && isTRUE(src$split())) nl_adapt_refuse_split(st, src, ref)
+    if (!is.null(axis)) nl_adapt_check_batch(st, ref, d, n_batches)
+    if (!na_rm && anyNA(x)) n_missing <- n_missing + sum(is.na(x))
+    n_values <- n_values + length(x)
+    if (n_missing == 0 && length(x) > 0) {
+      runs <- nl_runs(d, setdiff(seq_along(d), ref$axes))
+      if (is.null(first)) {
+        # The first batch alone is the one-shot two-pass result. It is kept
+        # (a reference, no copy) until a second batch arrives.
+        b <- nl_adapt_moments(x, runs, na_rm)
+        nl_adapt_check_finite(b, x, n_batches)
+        first <- list(x = x, runs = runs, moments = b)
+      } else {
+        if (is.null(shift)) {
+          # Shifted partials: the first batch's means become the shift and
+          # every batch, the first included, is taken relative to it (x - shift
+          # is exact for data near the shift), so the merge never subtracts
+          # two large, rounded means.
+          shift <- first$moments$mean
+          shift[first$moments$count == 0 | !is.finite(shift)] <- 0
+          acc <- nl_adapt_moments(first$x, first$runs, na_rm, shift)
+          first$x <- NULL
+        }
+        b <- nl_adapt_moments(x, runs, na_rm, shift)
+        nl_adapt_check_finite(b, x, n_batches)
+        acc <- nl_merge_moments(acc, b)
+      }
+    }
+    if (!is.null(pb)) cli::cli_progress_update(id = pb)
+  }
+  if (!is.null(pb)) cli::cli_progress_done(id = pb)
+  if (n_batches == 0 || n_values == 0) {
+    received <- if (n_batches == 0) "No batch was received."
+                else if (n_batches == 1) "The batch received has no values (shape {nl_format_shape(first_shape)})."
+                else "None of the {n_batches} batches received has any values."
+    nl_abort(c("{.arg data} is empty.",
+               x = received,
+               i = "Pass at least one value to {.fn adapt}."),
+             "data")
+  }
+  if (n_missing > 0) {
+    nl_abort(c("{.arg data} contains {n_missing} missing value{?s} ({.code NA} or {.code NaN}).",
+               i = "Use {.code na.rm = TRUE} to leave them out, feature by feature.",
+               i = "The statistics of layer {.val {st$name}} were not changed."),
+             "missing")
+  }
+  if (is.null(shift)) {
+    res <- first$moments
+  } else {
+    res <- acc
+    res$mean <- shift + acc$mean
+  }
+  n <- res$count
+  if (any(n == 0)) {
+    k <- sum(n == 0)
+    nl_abort(c("{k} kept position{?s} of layer {.val {st$name}} ha{?s/ve} only missing values.",
+               x = "No mean or variance can be computed without values.",
+               i = "The statistics of layer {.val {st$name}} were not changed."),
+             "missing")
+  }
+  K <- max(1, prod(ref$kept))
+  list(mean = rep_len(res$mean, K), variance = rep_len(res$var, K), shape = first_shape,
+       rank = length(first_shape), batches = n_batches)
+}
+
+# Moments per kept position of one batch, of `x - shift` when a shift is given
+# (computed by the kernel without forming `x - shift`).
+nl_adapt_moments <- function(x, runs, na_rm, shift = NULL) {
+  mo <- if (is.null(shift)) nl_kernel_moments(x, runs, na_rm = na_rm)
+        else nl_kernel_moments_shifted(x, runs, shift = shift, na_rm = na_rm)
+  list(mean = as.double(mo$mean), var = as.double(mo$var), count = as.double(mo$count))
+}
+
+# Infinite values cannot be normalized: refuse them (na.rm only leaves out
+# NA and NaN). Non-finite moments without an infinite value are an overflow.
+nl_adapt_check_finite <- function(b, x, i) {
+  bad <- b$count > 0 & (!is.finite(b$mean) | !is.finite(b$var))
+  if (!any(bad)) return(invisible(TRUE))
+  where <- if (i == 1L) "{.arg data}" else "Batch {i} of {.arg data}"
+  n_inf <- sum(is.infinite(x))
+  if (n_inf > 0) {
+    nl_abort(c(paste(where, "contains {n_inf} infinite value{?s} ({.code Inf} or {.code -Inf})."),
+               x = "No mean or variance can be computed from infinite values.",
+               i = "Remove or replace them before {.fn adapt}; {.code na.rm = TRUE} leaves out only {.code NA} and {.code NaN}."),
+             "value")
+  }
+  nl_abort(c(paste(where, "has values too large to compute a variance in double precision."),
+             x = "The largest absolute value is {format(max(abs(x), na.rm = TRUE))}.",
+             i = "Rescale the data before {.fn adapt}."),
+           "value")
+}
+
+# With the batch axis kept, every row has its own statistics: splitting an
+# array into batches of rows would learn statistics per position within a
+# batch instead. Keras refuses a kept batch axis of unknown size; refuse the
+# split here (a list of equal-sized batches is merged per position, as Keras
+# merges an iterable of batches).
+nl_adapt_refuse_split <- function(st, src, ref) {
+  axis <- st$config$axis
+  axis <- if (length(axis) == 1) format(axis) else paste0("c(", paste(axis, collapse = ", "), ")")
+  nl_abort(c("{.arg batch_size} cannot split {.arg data} when layer {.val {st$name}} keeps the batch axis.",
+             x = "You supplied {.code batch_size = {src$batch_size}} for a batch of {src$split_rows()} rows, and {.code axis = {axis}} keeps axis 1 (the batch axis), so each row has its own mean and variance.",
+             i = if (ref$rank == 1L) "For 1-D data (a batch of scalars) use {.code layer_normalization(axis = NULL)}."
+                 else "Call {.fn adapt} without {.arg batch_size}, or keep only non-batch axes."),
+           "value")
+}
+
+nl_adapt_check_batch <- function(st, ref, d, i) {
+  where <- if (i == 1L) "{.arg data}" else "Batch {i} of {.arg data}"
+  if (length(d) != ref$rank || any(d[ref$axes] != ref$kept)) {
+    expected <- rep(NA_integer_, ref$rank)
+    expected[ref$axes] <- ref$kept
+    nl_abort(c(paste(where, "is incompatible with the kept axes of layer {.val {st$name}}."),
+               x = "Expected shape {nl_format_shape(expected)} (kept axes {.val {ref$axes}}), got {nl_format_shape(d)}.",
+               i = if (is.null(ref$built)) "Every batch must have the rank and the kept sizes of the first batch."
+                   else "The layer was built for shape {ref$built}; create a new layer for data of another shape."),
+             "shape")
+  }
+  invisible(TRUE)
+}

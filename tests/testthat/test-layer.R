@@ -1,7 +1,7 @@
-# Python-style `$` methods (keras3 exposes the Keras objects' methods) and
 # keras3's common base-layer arguments accepted through `...` by every layer
 # constructor (Keras 2/3 Layer kwargs: input_shape, batch_input_shape,
-# batch_size, dtype, input_dtype, name, trainable, weights).
+# batch_size, dtype, input_dtype, name, trainable, weights). The `$` methods
+# are tested in test-layer-methods.R.
 
 ctors <- list(
   layer_normalization = function(...) layer_layer_normalization(...),
@@ -81,74 +81,4 @@ test_that("weights = sets the initial weights, when built or at the first build"
   expect_equal(as.vector(bn(rbind(c(5, 7)))), c(0, 2 / sqrt(4.001)))
   expect_error(suppressWarnings(layer_dense(units = 2, weights = list(1), input_shape = 3)),
                class = "normlayers_error_weights")
-})
-
-test_that("$ methods call the R functions of the same job", {
-  norm <- layer_layer_normalization()
-  expect_null(norm$build(shape(NA, 4)))
-  expect_true(norm$built)
-  expect_identical(norm$get_weights(), get_weights(norm))
-  w <- list(c(1, 2, 3, 4), c(0, 0, 0, 1))
-  expect_invisible(norm$set_weights(w))
-  expect_equal(norm$gamma, c(1, 2, 3, 4))
-  expect_identical(norm$count_params(), 8L)
-  expect_identical(norm$get_config(), get_config(norm))
-  expect_length(norm$trainable_weights, 2)
-  expect_length(norm$non_trainable_weights, 0)
-  expect_length(norm$weights, 2)
-  expect_identical(as.integer(norm$compute_output_shape(shape(NA, 4))), c(NA, 4L))
-  expect_equal(norm$call(rbind(1:4)), norm(rbind(1:4)))
-  expect_null(norm$not_a_method)
-  expect_null(norm$add)
-  expect_true(all(c("build", "get_weights", "fit") %in% names(norm)))
-})
-
-test_that("$adapt() adapts a Normalization layer (keras3's adapt() example)", {
-  data <- rbind(c(0.1, 0.2, 0.3), c(0.8, 0.9, 1.0), c(1.5, 1.6, 1.7))
-  layer <- layer_normalization()
-  expect_invisible(layer$adapt(data))
-  expect_equal(as.vector(layer$mean), colMeans(data))
-  expect_equal(as.vector(layer(data)[, 1]), as.vector(scale(data[, 1]) * sqrt(3 / 2)), tolerance = 1e-4)
-})
-
-test_that("model methods: add, compile, fit, evaluate, predict, summary, save", {
-  set.seed(2)
-  model <- keras_model_sequential(input_shape = 3)
-  expect_invisible(model$add(layer_dense(units = 4, activation = "relu")))
-  model$add(layer_dense(units = 1))
-  expect_length(model$layers, 2)
-  model$compile(optimizer = "sgd", loss = "mse")
-  x <- matrix(rnorm(30), 10)
-  y <- matrix(rnorm(10), 10)
-  hist <- model$fit(x, y, epochs = 2, verbose = 0)
-  expect_s3_class(hist, "keras_training_history")
-  expect_type(model$evaluate(x, y, verbose = 0), "list")
-  expect_equal(model$predict(x, verbose = 0), predict(model, x, verbose = 0))
-  expect_output(model$summary(), "Total params")
-  path <- withr::local_tempfile(fileext = ".keras")
-  model$save(path)
-  expect_true(file.exists(path))
-  expect_null(layer_dense(units = 1)$add)
-  inp <- keras_input(shape = 2)
-  fm <- keras_model(inp, inp |> layer_dense(1))
-  expect_error(nl_method_add(fm, layer_dense(units = 1)), class = "normlayers_error_type")
-})
-
-test_that("methods look their function up by name when called and report the user's call", {
-  d <- layer_dense(units = 2)
-  m <- d$get_weights
-  expect_s3_class(m, "nl_method")
-  expect_true("get_weights" %in% all.names(body(m)))
-  expect_false(any(vapply(as.list(body(m)), is.function, TRUE)))
-  expect_output(print(m), "<method get_weights of <Dense")
-  d$build(shape(NA, 4))
-  err <- tryCatch(d$build(shape(NA, 5)), error = identity)
-  expect_s3_class(err, "normlayers_error_shape")
-  expect_match(paste(deparse(conditionCall(err)), collapse = ""), "d$build", fixed = TRUE)
-  expect_error(d$build(), class = "normlayers_error_missing")
-  expect_error(layer_dense(units = 2)$build(shape(NA, 0)), class = "normlayers_error_shape")
-  # a failed build leaves the layer unbuilt
-  ln <- layer_layer_normalization(axis = 3)
-  expect_error(ln$build(shape(NA, 4)), class = "normlayers_error_axis")
-  expect_false(ln$built)
 })
