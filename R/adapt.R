@@ -286,7 +286,7 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
     if (is.null(ref)) {
       first_shape <- d
       ref <- if (isTRUE(st$built)) {
-        list(rank = st$build_rank, axes = st$axes, kept = st$kept_shape,
+        list(rank = st$build_rank, axes = st$kept_axes, kept = st$kept_shape,
              built = nl_format_shape(st$input_shape))
       } else {
         axes <- if (is.null(axis)) integer() else nl_resolve_axes(axis, length(d))

@@ -113,7 +113,7 @@ nl_layer_build.nl_layer_normalization <- function(layer, input_shape) {
     nl_add_weight(layer, "beta", shape, cfg$beta_initializer, cfg$beta_regularizer,
                   cfg$beta_constraint)
   }
-  st$axes <- axes
+  st$reduced_axes <- axes
   st$input_spec <- list(rank = length(input_shape), axes = stats::setNames(shape, axes))
   invisible(layer)
 }
@@ -122,7 +122,7 @@ nl_layer_build.nl_layer_normalization <- function(layer, input_shape) {
 nl_layer_forward.nl_layer_normalization <- function(layer, x, training) {
   st <- nl_state(layer)
   # the statistics are kept for the backward pass only when training
-  res <- nl_layer_norm_compute(x, st$axes, st$weights$gamma, st$weights$beta,
+  res <- nl_layer_norm_compute(x, st$reduced_axes, st$weights$gamma, st$weights$beta,
                                st$config$epsilon, st$config$rms_scaling,
                                keep_stats = training)
   list(output = res$y, cache = list(x = x, mean = res$mean, rstd = res$rstd, runs = res$runs))
@@ -146,7 +146,7 @@ nl_layer_backward.nl_layer_normalization <- function(layer, cache, dy) {
 nl_layer_config.nl_layer_normalization <- function(layer) {
   st <- nl_state(layer)
   cfg <- st$config
-  if (isTRUE(st$built)) cfg$axis <- st$axes
+  if (isTRUE(st$built)) cfg$axis <- st$reduced_axes
   cfg[c("axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
         "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint",
         "gamma_constraint")]

@@ -210,18 +210,18 @@ nl_norm_target <- function(layer, shape, call = rlang::caller_env()) {
   r <- st$build_rank
   q <- length(shape)
   bshape <- rep(1L, r)
-  bshape[st$axes] <- as.integer(st$kept_shape)
+  bshape[st$kept_axes] <- as.integer(st$kept_shape)
   expected <- rep(NA_integer_, r)
-  expected[st$axes] <- as.integer(st$kept_shape)
+  expected[st$kept_axes] <- as.integer(st$kept_shape)
   fail <- function() {
     nl_abort(c("Input to layer {.val {st$name}} is incompatible with its statistics.",
-               x = "The layer keeps axes {.val {st$axes}} with sizes {nl_format_shape(st$kept_shape)} (built for shape {nl_format_shape(expected)}), but the input has shape {nl_format_shape(shape)}.",
+               x = "The layer keeps axes {.val {st$kept_axes}} with sizes {nl_format_shape(st$kept_shape)} (built for shape {nl_format_shape(expected)}), but the input has shape {nl_format_shape(shape)}.",
                i = "Give inputs with the kept sizes, or create (and adapt) a new layer."),
              "shape", call = call)
   }
   if (q > r) fail()
   if (q == r) {
-    ks <- shape[st$axes]
+    ks <- shape[st$kept_axes]
     if (anyNA(ks) || any(ks != st$kept_shape)) fail()
     return(list(padded = shape, out = shape))
   }
@@ -255,7 +255,7 @@ nl_layer_build.nl_normalization <- function(layer, input_shape) {
     nl_add_weight(layer, "variance", kept_shape, nl_get_initializer("ones", "variance"),
                   trainable = FALSE)
   }
-  st$axes <- axes
+  st$kept_axes <- axes
   st$kept_shape <- kept_shape
   st$build_rank <- length(input_shape)
   invisible(layer)
@@ -277,7 +277,7 @@ nl_layer_forward.nl_normalization <- function(layer, x, training) {
   tg <- nl_norm_target(layer, d)
   if (!identical(as.integer(d), tg$padded)) dim(x) <- tg$padded
   x <- nl_broadcast_array(x, tg$out)
-  reduced <- setdiff(seq_along(tg$out), st$axes)
+  reduced <- setdiff(seq_along(tg$out), st$kept_axes)
   runs <- nl_runs(tg$out, reduced)
   stats <- nl_norm_stats(st)
   # a negative given variance gives NaN, as in Keras (no warning)
@@ -312,7 +312,7 @@ nl_layer_backward.nl_normalization <- function(layer, cache, dy) {
 nl_layer_config.nl_normalization <- function(layer) {
   st <- nl_state(layer)
   axis <- st$config$axis
-  if (isTRUE(st$built) && !is.null(axis)) axis <- st$axes
+  if (isTRUE(st$built) && !is.null(axis)) axis <- st$kept_axes
   list(axis = axis, invert = st$config$invert, mean = st$given_mean,
        variance = st$given_variance)
 }
@@ -356,7 +356,7 @@ nl_norm_broadcast_stat <- function(layer, name) {
     st$weights[[name]]
   }
   bshape <- rep(1L, st$build_rank)
-  bshape[st$axes] <- as.integer(st$kept_shape)
+  bshape[st$kept_axes] <- as.integer(st$kept_shape)
   v <- as.double(v)
   dim(v) <- bshape
   v

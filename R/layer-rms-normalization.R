@@ -62,7 +62,7 @@ nl_layer_build.nl_rms_normalization <- function(layer, input_shape) {
              "shape")
   }
   nl_add_weight(layer, "scale", shape, nl_get_initializer("ones", "scale_initializer"))
-  st$axes <- axes
+  st$reduced_axes <- axes
   st$input_spec <- list(rank = length(input_shape), axes = stats::setNames(shape, axes))
   invisible(layer)
 }
@@ -70,14 +70,14 @@ nl_layer_build.nl_rms_normalization <- function(layer, input_shape) {
 #' @export
 nl_layer_forward.nl_rms_normalization <- function(layer, x, training) {
   st <- nl_state(layer)
-  res <- nl_kernel_rms_norm(x, st$axes, as.vector(st$weights$scale), st$config$epsilon)
+  res <- nl_kernel_rms_norm(x, st$reduced_axes, as.vector(st$weights$scale), st$config$epsilon)
   list(output = res$y, cache = list(x = x, rstd = res$rstd))
 }
 
 #' @export
 nl_layer_backward.nl_rms_normalization <- function(layer, cache, dy) {
   st <- nl_state(layer)
-  g <- nl_kernel_rms_backward(cache$x, dy, st$axes, cache$rstd, as.vector(st$weights$scale))
+  g <- nl_kernel_rms_backward(cache$x, dy, st$reduced_axes, cache$rstd, as.vector(st$weights$scale))
   list(dx = g$dx, grads = list(scale = nl_shape_value(g$dscale, st$weight_info$scale$shape)))
 }
 

@@ -89,7 +89,7 @@ test_that("Keras 2.15 configs and scalar Normalization statistics load", {
   expect_equal(nl_state(norm)$keras_count, 385)
   # list-valued axis [-1] of Keras 3.3
   m2 <- quiet_load(file.path(root, "rahulb-97__Auto-MPG-Regression", "model.keras"))
-  expect_equal(nl_state(m2$layers[[1]])$axes, 2L)
+  expect_equal(nl_state(m2$layers[[1]])$kept_axes, 2L)
   # layer names come from the config, not from the HDF5 groups
   m3 <- quiet_load(file.path(root, "durga-prasad-45__Near-Earth-Orbit-Hazard-Prediction-System-Using-ANN",
                               "model.keras"))

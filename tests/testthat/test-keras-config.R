@@ -31,7 +31,7 @@ test_that("axes are 0-based in Keras configs and 1-based in R", {
   expect_equal(cfg$config$layers[[3]]$config$axis, list(1L, 2L))
   back <- keras_round_trip(m)
   expect_equal(nl_state(back$layers[[1]])$config$axis, 2L)
-  expect_equal(nl_state(back$layers[[2]])$axes, c(2L, 3L))
+  expect_equal(nl_state(back$layers[[2]])$reduced_axes, c(2L, 3L))
 })
 
 test_that("nested lists in configs convert to arrays in Keras order", {
