@@ -2,24 +2,6 @@
 # Values are in R form (1-based axes); initializers, regularizers and
 # constraints are serialized as Keras-style lists.
 
-# Keras class name -> the R constructor that rebuilds it.
-nl_constructor_names <- c(
-  LayerNormalization = "layer_layer_normalization",
-  BatchNormalization = "layer_batch_normalization",
-  Normalization = "layer_normalization",
-  Dense = "layer_dense",
-  Activation = "layer_activation",
-  Dropout = "layer_dropout",
-  GroupNormalization = "layer_group_normalization",
-  RMSNormalization = "layer_rms_normalization",
-  UnitNormalization = "layer_unit_normalization",
-  SpectralNormalization = "layer_spectral_normalization",
-  Add = "layer_add", Subtract = "layer_subtract", Multiply = "layer_multiply",
-  Average = "layer_average", Maximum = "layer_maximum", Minimum = "layer_minimum",
-  Concatenate = "layer_concatenate", Divide = "nl_layer_divide",
-  Elementwise = "nl_layer_elementwise"
-)
-
 #' Layer and model configuration
 #'
 #' `get_config()` returns the arguments a layer was created with, under Keras's
@@ -96,10 +78,11 @@ nl_from_config <- function(config, custom_objects = NULL) {
     for (lc in config$layers) nl_sequential_add(model, from_config(lc))
     return(model)
   }
-  ctor <- nl_constructor_names[cls]
+  registry <- nl_layer_registry()
+  ctor <- registry[cls]
   if (is.na(ctor) || !exists(ctor, envir = asNamespace("normlayers"), inherits = FALSE)) {
     nl_abort(c("Unknown layer class {.val {cls}}.",
-               i = "Known classes: {.val {names(nl_constructor_names)}}."), "config")
+               i = "Known classes: {.val {names(registry)}}."), "config")
   }
   args <- config
   attr(args, "__class__") <- NULL

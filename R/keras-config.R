@@ -2,24 +2,18 @@
 # attribute of a legacy `.h5` file) <-> normlayers models. Keras axes are
 # 0-based in the files and 1-based in R; shapes have `null` for the batch.
 
-# Keras layer classes normlayers reads and writes: these, with their own
-# conversion below, and every other layer class registered in
-# nl_constructor_names (R/config.R) through a generic conversion of its
-# get_config() keys, except wrappers (a layer that owns another layer).
-nl_keras_own_classes <- c("InputLayer", "Dense", "BatchNormalization",
-                          "LayerNormalization", "Normalization", "Dropout",
-                          "Activation", "Sequential", "Functional", "Model")
-# Not written to (or read from) Keras files: wrappers (a layer that owns
-# another layer) and normlayers' internal layers for arithmetic on symbolic
-# tensors, which have no Keras layer class.
-nl_keras_wrapper_classes <- c("SpectralNormalization", "Divide", "Elementwise")
+# Layer classes in Keras files: every layer type whose spec (R/layer-spec.R)
+# does not say `keras = FALSE` (wrappers and normlayers' internal layers),
+# converted from and to its config keys, with the spec's `read`/`write` hooks
+# for what Keras writes differently; plus the model classes handled here.
+nl_keras_model_classes <- c("InputLayer", "Sequential", "Functional")
 
-nl_keras_generic_classes <- function() {
-  setdiff(names(nl_constructor_names), c(nl_keras_own_classes, nl_keras_wrapper_classes))
+nl_keras_layer_specs <- function() {
+  Filter(function(spec) !isFALSE(nl_spec_keras(spec)), nl_layer_specs())
 }
 
 nl_keras_supported_classes <- function() {
-  c(setdiff(nl_keras_own_classes, "Model"), nl_keras_generic_classes())
+  c(nl_keras_model_classes, names(nl_keras_layer_specs()))
 }
 
 # ---- small helpers -----------------------------------------------------------
@@ -126,30 +120,20 @@ nl_keras_family_in <- function(x, family, key, layer, call) {
            })
 }
 
-# One layer config (the `config` of a Keras layer entry) -> a normlayers layer.
+# One layer config (the `config` of a Keras layer entry) -> a normlayers layer:
+# the keys other than the base ones go to the constructor named by the layer's
+# spec; initializers, regularizers and constraints are rebuilt, activations
+# read by name, axes become 1-based; the spec's `read` hook does the rest.
 nl_keras_layer_in <- function(class_name, cfg, call = rlang::caller_env()) {
   name <- cfg$name %||% NULL
-  if (!class_name %in% c(nl_keras_own_classes, nl_keras_generic_classes())) {
+  spec <- nl_keras_layer_specs()[[class_name]]
+  if (is.null(spec)) {
     nl_abort(c("Layer {.val {name %||% '?'}} in the model file is a {.cls {class_name}}, which normlayers cannot read.",
                i = "Supported layer classes: {.val {nl_keras_supported_classes()}}."),
              "config", call = call)
   }
-  if (class_name %in% nl_keras_generic_classes()) return(nl_keras_generic_in(class_name, cfg, call))
-  own <- switch(class_name,
-    Dense = c("units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
-              "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint"),
-    BatchNormalization = c("axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
-                           "gamma_initializer", "moving_mean_initializer",
-                           "moving_variance_initializer", "beta_regularizer",
-                           "gamma_regularizer", "beta_constraint", "gamma_constraint",
-                           "synchronized", "renorm", "renorm_clipping", "renorm_momentum"),
-    LayerNormalization = c("axis", "epsilon", "center", "scale", "rms_scaling",
-                           "beta_initializer", "gamma_initializer", "beta_regularizer",
-                           "gamma_regularizer", "beta_constraint", "gamma_constraint"),
-    Normalization = c("axis", "mean", "variance", "invert"),
-    Dropout = c("rate", "noise_shape", "seed"),
-    Activation = "activation"
-  )
+  hooks <- nl_spec_keras(spec)
+  own <- c(spec$config_keys, hooks$keys)
   unknown <- setdiff(names(cfg), c(nl_keras_base_keys, own, names(nl_keras_ignorable)))
   if (length(unknown)) {
     nl_keras_bad_config("{.cls {class_name}} config key{?s} {.field {unknown}} {?is/are} not supported.",
@@ -162,61 +146,33 @@ nl_keras_layer_in <- function(class_name, cfg, call = rlang::caller_env()) {
                           call = call)
     }
   }
-  trainable <- if (is.null(cfg$trainable)) TRUE else isTRUE(cfg$trainable)
-  fam <- function(key, family) nl_keras_family_in(cfg[[key]], family, key, name, call)
-  args <- switch(class_name,
-    Dense = list(units = cfg$units,
-                 activation = nl_keras_activation_in(cfg$activation, name, call),
-                 use_bias = cfg$use_bias %||% TRUE,
-                 kernel_initializer = fam("kernel_initializer", "initializer") %||% "glorot_uniform",
-                 bias_initializer = fam("bias_initializer", "initializer") %||% "zeros",
-                 kernel_regularizer = fam("kernel_regularizer", "regularizer"),
-                 bias_regularizer = fam("bias_regularizer", "regularizer"),
-                 kernel_constraint = fam("kernel_constraint", "constraint"),
-                 bias_constraint = fam("bias_constraint", "constraint"),
-                 trainable = trainable, name = name),
-    BatchNormalization = c(list(
-      axis = nl_keras_axis_in(cfg$axis %||% -1L),
-      momentum = cfg$momentum %||% 0.99, epsilon = cfg$epsilon %||% 0.001,
-      center = cfg$center %||% TRUE, scale = cfg$scale %||% TRUE,
-      beta_initializer = fam("beta_initializer", "initializer") %||% "zeros",
-      gamma_initializer = fam("gamma_initializer", "initializer") %||% "ones",
-      moving_mean_initializer = fam("moving_mean_initializer", "initializer") %||% "zeros",
-      moving_variance_initializer = fam("moving_variance_initializer", "initializer") %||% "ones",
-      beta_regularizer = fam("beta_regularizer", "regularizer"),
-      gamma_regularizer = fam("gamma_regularizer", "regularizer"),
-      beta_constraint = fam("beta_constraint", "constraint"),
-      gamma_constraint = fam("gamma_constraint", "constraint"),
-      trainable = trainable, name = name),
-      if (isTRUE(cfg$renorm)) list(renorm = TRUE, renorm_clipping = cfg$renorm_clipping,
-                                   renorm_momentum = cfg$renorm_momentum %||% 0.99),
-      if (isTRUE(cfg$synchronized)) list(synchronized = TRUE)),
-    LayerNormalization = c(list(
-      axis = nl_keras_axis_in(cfg$axis %||% -1L), epsilon = cfg$epsilon %||% 0.001,
-      center = cfg$center %||% TRUE, scale = cfg$scale %||% TRUE,
-      beta_initializer = fam("beta_initializer", "initializer") %||% "zeros",
-      gamma_initializer = fam("gamma_initializer", "initializer") %||% "ones",
-      beta_regularizer = fam("beta_regularizer", "regularizer"),
-      gamma_regularizer = fam("gamma_regularizer", "regularizer"),
-      beta_constraint = fam("beta_constraint", "constraint"),
-      gamma_constraint = fam("gamma_constraint", "constraint"),
-      trainable = trainable, name = name),
-      if (isTRUE(cfg$rms_scaling)) list(rms_scaling = TRUE)),
-    Normalization = list(axis = nl_keras_axis_in(if ("axis" %in% names(cfg)) cfg$axis else -1L),
-                         mean = nl_keras_array_in(cfg$mean), variance = nl_keras_array_in(cfg$variance),
-                         invert = cfg$invert %||% FALSE, name = name, trainable = trainable),
-    Dropout = list(rate = cfg$rate,
-                   noise_shape = if (is.null(cfg$noise_shape)) NULL else nl_keras_shape_in(cfg$noise_shape),
-                   seed = cfg$seed, name = name, trainable = trainable),
-    Activation = list(activation = nl_keras_activation_in(cfg$activation, name, call),
-                      name = name, trainable = trainable)
-  )
-  ctor <- get(nl_constructor_names[[class_name]], envir = asNamespace("normlayers"))
+  args <- list()
+  for (k in intersect(names(cfg), own)) args[k] <- list(nl_keras_value_in(k, cfg[[k]], name, call))
+  if (is.function(hooks$read)) args <- hooks$read(args, cfg)
+  args$name <- name
+  args$trainable <- if (is.null(cfg$trainable)) TRUE else isTRUE(cfg$trainable)
+  ctor <- get(spec$constructor, envir = asNamespace("normlayers"))
   tryCatch(suppressWarnings(do.call(ctor, c(list(NULL), args))),
            normlayers_error = function(e) {
              nl_abort(c("Layer {.val {name}} in the model file has a {.cls {class_name}} config normlayers cannot use.",
                         x = "{conditionMessage(e)}"), "config", parent = e, call = call)
            })
+}
+
+# One config value from a file, by key: initializers, regularizers and
+# constraints (serialized, with or without a module) are rebuilt,
+# activations read by name, axes made 1-based, lists of scalars unlisted
+# (null -> NA).
+nl_keras_value_in <- function(key, v, layer, call) {
+  family <- regmatches(key, regexpr("(initializer|regularizer|constraint)$", key))
+  if (length(family)) return(nl_keras_family_in(v, family, key, layer, call))
+  if (key == "activation") return(nl_keras_activation_in(v, layer, call))
+  if (key == "axis") return(nl_keras_axis_in(v))
+  if (is.list(v) && is.null(names(v)) && length(v) &&
+      all(vapply(v, function(e) is.null(e) || (is.atomic(e) && length(e) == 1), TRUE))) {
+    return(unlist(lapply(v, function(e) if (is.null(e)) NA else e)))
+  }
+  v
 }
 
 # A JSON number or nested list (Keras order) -> an R number or array.
@@ -462,53 +418,31 @@ nl_keras_family_out <- function(v) {
   out
 }
 
-# One layer -> its Keras entry (module, class_name, config, registered_name, build_config).
+# One layer -> its Keras entry (module, class_name, config, registered_name,
+# build_config): the layer's config values in Keras form (serialized
+# initializers, regularizers and constraints, 0-based axes, vectors as lists),
+# then the spec's `write` hook.
 nl_keras_layer_out <- function(layer, dtype = "float32") {
   st <- nl_state(layer)
   if (inherits(layer, "nl_sequential")) return(nl_keras_sequential_out(layer, dtype))
   if (inherits(layer, "nl_functional")) return(nl_keras_functional_out(layer, dtype))
   cls <- st$class_name
-  if (!cls %in% c(nl_keras_own_classes, nl_keras_generic_classes()) || inherits(layer, "nl_wrapper")) {
+  spec <- nl_keras_layer_specs()[[cls]]
+  if (is.null(spec) || inherits(layer, "nl_wrapper")) {
     nl_abort(c("Layer {.val {st$name}} is a {.cls {cls}}, which normlayers cannot write to a Keras file.",
                i = "Supported layer classes: {.val {nl_keras_supported_classes()}}.",
                i = "Save the model as {.file .rds} to keep it."),
              "config")
   }
   cfg <- nl_layer_config(layer)
-  if (cls %in% nl_keras_generic_classes()) {
-    own <- lapply(cfg, function(v) {
-      if (inherits(v, c("nl_initializer", "nl_regularizer", "nl_constraint"))) return(nl_keras_family_out(v))
-      if (is.numeric(v) && length(v) > 1) return(as.list(v))
-      v
-    })
-    if ("axis" %in% names(cfg)) own["axis"] <- list(nl_keras_axis_out(cfg$axis))
-    return(nl_keras_entry_out(st, cls, own, dtype))
-  }
-  fam <- function(keys) lapply(cfg[keys], nl_keras_family_out)
-  own <- switch(cls,
-    Dense = c(list(units = cfg$units, activation = cfg$activation, use_bias = cfg$use_bias),
-              fam(c("kernel_initializer", "bias_initializer", "kernel_regularizer",
-                    "bias_regularizer", "kernel_constraint", "bias_constraint"))),
-    BatchNormalization = c(list(axis = nl_keras_axis_out(cfg$axis), momentum = cfg$momentum,
-                                epsilon = cfg$epsilon, center = cfg$center, scale = cfg$scale),
-                           fam(c("beta_initializer", "gamma_initializer", "moving_mean_initializer",
-                                 "moving_variance_initializer", "beta_regularizer",
-                                 "gamma_regularizer", "beta_constraint", "gamma_constraint")),
-                           list(synchronized = FALSE),
-                           if (isTRUE(cfg$renorm)) list(renorm = TRUE, renorm_clipping = cfg$renorm_clipping,
-                                                        renorm_momentum = cfg$renorm_momentum)),
-    LayerNormalization = c(list(axis = nl_keras_axis_out(cfg$axis), epsilon = cfg$epsilon,
-                                center = cfg$center, scale = cfg$scale,
-                                rms_scaling = isTRUE(cfg$rms_scaling)),
-                           fam(c("beta_initializer", "gamma_initializer", "beta_regularizer",
-                                 "gamma_regularizer", "beta_constraint", "gamma_constraint"))),
-    Normalization = list(axis = if (is.null(cfg$axis)) NULL else nl_keras_axis_out(cfg$axis, as_list = TRUE),
-                         invert = cfg$invert, mean = nl_keras_array_out(cfg$mean),
-                         variance = nl_keras_array_out(cfg$variance)),
-    Dropout = list(rate = cfg$rate, seed = cfg$seed,
-                   noise_shape = if (is.null(cfg$noise_shape)) NULL else nl_keras_shape_out(cfg$noise_shape)),
-    Activation = list(activation = cfg$activation)
-  )
+  own <- lapply(cfg, function(v) {
+    if (inherits(v, c("nl_initializer", "nl_regularizer", "nl_constraint"))) return(nl_keras_family_out(v))
+    if (is.numeric(v) && length(v) > 1) return(as.list(v))
+    v
+  })
+  if ("axis" %in% names(cfg)) own["axis"] <- list(nl_keras_axis_out(cfg$axis))
+  hooks <- nl_spec_keras(spec)
+  if (is.function(hooks$write)) own <- hooks$write(own, cfg)
   nl_keras_entry_out(st, cls, own, dtype)
 }
 
@@ -521,41 +455,6 @@ nl_keras_entry_out <- function(st, cls, own, dtype) {
     out$build_config <- list(input_shape = if (is.list(shp)) lapply(shp, nl_keras_shape_out) else nl_keras_shape_out(shp))
   }
   out
-}
-
-# A layer registered in nl_constructor_names, from its Keras config: the keys
-# other than the base ones go to its constructor, serialized initializers,
-# regularizers and constraints are rebuilt, axes become 1-based.
-nl_keras_generic_in <- function(class_name, cfg, call) {
-  name <- cfg$name %||% NULL
-  for (k in setdiff(intersect(names(cfg), names(nl_keras_ignorable)), "fused")) {
-    if (!identical(cfg[[k]], nl_keras_ignorable[[k]])) {
-      nl_keras_bad_config("{.field {k}} = {.val {format(cfg[[k]])}} is not supported.", name, call = call)
-    }
-  }
-  keys <- setdiff(names(cfg), c(nl_keras_base_keys, names(nl_keras_ignorable)))
-  args <- list()
-  for (k in keys) {
-    v <- cfg[[k]]
-    if (is.list(v) && is.character(v$module) && !is.null(v$class_name)) {
-      family <- names(nl_family_modules)[match(sub("^keras\\.src\\.", "keras.", v$module), nl_family_modules)]
-      v <- if (is.na(family)) v else nl_keras_family_in(v, family, k, name, call)
-    } else if (k == "axis") {
-      v <- nl_keras_axis_in(v)
-    } else if (is.list(v) && is.null(names(v)) &&
-               all(vapply(v, function(e) is.null(e) || (is.atomic(e) && length(e) == 1), TRUE))) {
-      v <- unlist(lapply(v, function(e) if (is.null(e)) NA else e))
-    }
-    args[k] <- list(v)
-  }
-  args$name <- name
-  args$trainable <- if (is.null(cfg$trainable)) TRUE else isTRUE(cfg$trainable)
-  ctor <- get(nl_constructor_names[[class_name]], envir = asNamespace("normlayers"))
-  tryCatch(suppressWarnings(do.call(ctor, c(list(NULL), args))),
-           normlayers_error = function(e) {
-             nl_abort(c("Layer {.val {name}} in the model file has a {.cls {class_name}} config normlayers cannot use.",
-                        x = "{conditionMessage(e)}"), "config", parent = e, call = call)
-           })
 }
 
 nl_keras_input_entry <- function(name, shape, dtype) {

@@ -2,6 +2,11 @@
 # The same table serves `layer_activation()` and the `activation =` argument
 # of `layer_dense()`.
 
+nl_spec_activation <- list(
+  type = "activation", class_name = "Activation", constructor = "layer_activation",
+  config_keys = "activation", print_keys = "activation"
+)
+
 # Reshapes an array to a matrix whose columns are the last axis. Column-major
 # memory makes this free: row i holds position i of the leading axes.
 nl_as_last_axis_matrix <- function(x) {
@@ -220,7 +225,7 @@ layer_activation <- function(object, activation, ...) {
   }
   config <- list(activation = nl_check_activation(activation))
   input_shape <- nl_legacy_input_shape(dots)
-  layer <- nl_new_layer("activation", "Activation", config, name = dots$name,
+  layer <- nl_new_layer("activation", config, name = dots$name,
                         trainable = dots$trainable %||% TRUE)
   nl_build_legacy_input_shape(layer, input_shape)
   nl_compose(object, layer)
@@ -246,14 +251,4 @@ nl_layer_output_shape.nl_activation <- function(layer, input_shape) {
     nl_abort("Softmax needs an input with at least one axis.", "shape")
   }
   input_shape
-}
-
-#' @export
-nl_layer_config.nl_activation <- function(layer) {
-  nl_state(layer)$config["activation"]
-}
-
-#' @export
-nl_layer_print_args.nl_activation <- function(layer) {
-  nl_state(layer)$config["activation"]
 }

@@ -1,3 +1,19 @@
+nl_spec_batch_normalization <- list(
+  type = "batch_normalization", class_name = "BatchNormalization",
+  constructor = "layer_batch_normalization",
+  config_keys = c("axis", "momentum", "epsilon", "center", "scale", "beta_initializer",
+                  "gamma_initializer", "moving_mean_initializer",
+                  "moving_variance_initializer", "beta_regularizer", "gamma_regularizer",
+                  "beta_constraint", "gamma_constraint", "synchronized", "renorm",
+                  "renorm_clipping", "renorm_momentum"),
+  print_keys = c("axis", "momentum", "epsilon", "center", "scale"),
+  # Keras 3 has no renormalization: its keys go to a file only when it is on
+  keras = list(write = function(own, cfg) {
+    if (!isTRUE(cfg$renorm)) own[c("renorm", "renorm_clipping", "renorm_momentum")] <- NULL
+    own
+  })
+)
+
 #' Batch normalization layer (Ioffe and Szegedy, 2015)
 #'
 #' Normalizes its inputs so that, for each channel, the output has a mean
@@ -137,7 +153,7 @@ layer_batch_normalization <- function(object, axis = -1L, momentum = 0.99, epsil
     renorm_clipping = renorm_clipping,
     renorm_momentum = renorm_momentum
   )
-  layer <- nl_new_layer("batch_normalization", "BatchNormalization", config,
+  layer <- nl_new_layer("batch_normalization", config,
                         name = name, trainable = trainable)
   nl_compose(object, layer)
 }
@@ -384,19 +400,4 @@ nl_layer_backward.nl_batch_normalization <- function(layer, cache, dy) {
   if (!is.null(st$weights$gamma)) grads$gamma <- as.double(dgamma)
   if (!is.null(st$weights$beta)) grads$beta <- as.double(g$dbeta)
   list(dx = dx, grads = grads)
-}
-
-#' @export
-nl_layer_config.nl_batch_normalization <- function(layer) {
-  nl_state(layer)$config[c("axis", "momentum", "epsilon", "center", "scale",
-                           "beta_initializer", "gamma_initializer",
-                           "moving_mean_initializer", "moving_variance_initializer",
-                           "beta_regularizer", "gamma_regularizer", "beta_constraint",
-                           "gamma_constraint", "synchronized", "renorm", "renorm_clipping",
-                           "renorm_momentum")]
-}
-
-#' @export
-nl_layer_print_args.nl_batch_normalization <- function(layer) {
-  nl_state(layer)$config[c("axis", "momentum", "epsilon", "center", "scale")]
 }

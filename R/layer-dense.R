@@ -1,3 +1,16 @@
+nl_spec_dense <- list(
+  type = "dense", class_name = "Dense", constructor = "layer_dense",
+  config_keys = c("units", "activation", "use_bias", "kernel_initializer", "bias_initializer",
+                  "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                  "kernel_constraint", "bias_constraint"),
+  print_keys = c("units", "activation", "use_bias"),
+  # activity_regularizer is always NULL here, as Keras writes it: not in files
+  keras = list(write = function(own, cfg) {
+    own$activity_regularizer <- NULL
+    own
+  })
+)
+
 #' Densely-connected layer
 #'
 #' `output = activation(x %*% kernel + bias)`. The kernel has shape
@@ -75,7 +88,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
     bias_constraint = nl_get_constraint(bias_constraint, "bias_constraint")
   )
   input_shape <- nl_legacy_input_shape(dots)
-  layer <- nl_new_layer("dense", "Dense", config, name = name, trainable = trainable)
+  layer <- nl_new_layer("dense", config, name = name, trainable = trainable)
   nl_build_legacy_input_shape(layer, input_shape)
   nl_compose(object, layer)
 }
@@ -177,16 +190,4 @@ nl_layer_backward.nl_dense <- function(layer, cache, dy) {
   grads <- list(kernel = res$kernel)
   if (!is.null(w$bias)) grads$bias <- res$bias
   list(dx = res$dx, grads = grads)
-}
-
-#' @export
-nl_layer_config.nl_dense <- function(layer) {
-  nl_state(layer)$config[c("units", "activation", "use_bias", "kernel_initializer",
-                           "bias_initializer", "kernel_regularizer", "bias_regularizer",
-                           "activity_regularizer", "kernel_constraint", "bias_constraint")]
-}
-
-#' @export
-nl_layer_print_args.nl_dense <- function(layer) {
-  nl_state(layer)$config[c("units", "activation", "use_bias")]
 }

@@ -1,3 +1,19 @@
+nl_spec_dropout <- list(
+  type = "dropout", class_name = "Dropout", constructor = "layer_dropout",
+  config_keys = c("rate", "noise_shape", "seed"),
+  print_keys = "rate",
+  keras = list(
+    read = function(args, cfg) {
+      if (!is.null(cfg$noise_shape)) args$noise_shape <- nl_keras_shape_in(cfg$noise_shape)
+      args
+    },
+    write = function(own, cfg) {
+      own["noise_shape"] <- list(if (!is.null(cfg$noise_shape)) nl_keras_shape_out(cfg$noise_shape))
+      own
+    }
+  )
+)
+
 #' Apply dropout to the input
 #'
 #' During training (`training = TRUE`, and always inside [fit()]) each input
@@ -58,7 +74,7 @@ layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, ...) {
   }
   config <- list(rate = rate, noise_shape = noise_shape, seed = seed)
   input_shape <- nl_legacy_input_shape(dots)
-  layer <- nl_new_layer("dropout", "Dropout", config, name = dots$name,
+  layer <- nl_new_layer("dropout", config, name = dots$name,
                         trainable = dots$trainable %||% TRUE)
   st <- nl_state(layer)
   st$rng_state <- NULL
@@ -138,14 +154,4 @@ nl_layer_backward.nl_dropout <- function(layer, cache, dy) {
     return(list(dx = nl_dropout_backward_cpp(dy, cache$mask, cache$rate), grads = list()))
   }
   list(dx = if (is.null(cache$scale)) dy else dy * cache$scale, grads = list())
-}
-
-#' @export
-nl_layer_config.nl_dropout <- function(layer) {
-  nl_state(layer)$config[c("rate", "noise_shape", "seed")]
-}
-
-#' @export
-nl_layer_print_args.nl_dropout <- function(layer) {
-  nl_state(layer)$config["rate"]
 }

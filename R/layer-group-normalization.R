@@ -1,3 +1,17 @@
+nl_spec_group_normalization <- list(
+  type = "group_normalization", class_name = "GroupNormalization",
+  constructor = "layer_group_normalization",
+  config_keys = c("groups", "axis", "epsilon", "center", "scale", "beta_initializer",
+                  "gamma_initializer", "beta_regularizer", "gamma_regularizer",
+                  "beta_constraint", "gamma_constraint"),
+  print_keys = c("groups", "axis", "epsilon", "center", "scale"),
+  # as Keras: groups = -1 reports the channel count once built
+  config = function(st, cfg) {
+    if (isTRUE(st$built)) cfg$groups <- st$plan$groups
+    cfg
+  }
+)
+
 #' Group normalization layer (Yuxin Wu and Kaiming He, 2018)
 #'
 #' Group normalization divides the channels into groups and computes within
@@ -78,7 +92,7 @@ layer_group_normalization <- function(object, groups = 32L, axis = -1L, epsilon 
     beta_constraint = nl_get_constraint(beta_constraint, "beta_constraint"),
     gamma_constraint = nl_get_constraint(gamma_constraint, "gamma_constraint")
   )
-  layer <- nl_new_layer("group_normalization", "GroupNormalization", config,
+  layer <- nl_new_layer("group_normalization", config,
                         name = dots$name, trainable = dots$trainable %||% TRUE)
   nl_compose(object, layer)
 }
@@ -170,19 +184,4 @@ nl_layer_backward.nl_group_normalization <- function(layer, cache, dy) {
   if (!is.null(st$weights$gamma)) grads$gamma <- as.vector(g$dgamma)
   if (!is.null(st$weights$beta)) grads$beta <- as.vector(g$dbeta)
   list(dx = g$dx, grads = grads)
-}
-
-#' @export
-nl_layer_config.nl_group_normalization <- function(layer) {
-  st <- nl_state(layer)
-  cfg <- st$config
-  if (isTRUE(st$built)) cfg$groups <- st$plan$groups
-  cfg[c("groups", "axis", "epsilon", "center", "scale", "beta_initializer",
-        "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint",
-        "gamma_constraint")]
-}
-
-#' @export
-nl_layer_print_args.nl_group_normalization <- function(layer) {
-  nl_state(layer)$config[c("groups", "axis", "epsilon", "center", "scale")]
 }

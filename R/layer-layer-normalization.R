@@ -1,3 +1,17 @@
+nl_spec_layer_normalization <- list(
+  type = "layer_normalization", class_name = "LayerNormalization",
+  constructor = "layer_layer_normalization",
+  config_keys = c("axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
+                  "gamma_initializer", "beta_regularizer", "gamma_regularizer",
+                  "beta_constraint", "gamma_constraint"),
+  print_keys = c("axis", "epsilon", "center", "scale"),
+  # as Keras: the resolved axes once built
+  config = function(st, cfg) {
+    if (isTRUE(st$built)) cfg$axis <- st$reduced_axes
+    cfg
+  }
+)
+
 #' Layer normalization layer (Ba et al., 2016)
 #'
 #' Normalizes the activations of the previous layer for each example in a batch
@@ -83,7 +97,7 @@ layer_layer_normalization <- function(object, axis = -1L, epsilon = 0.001, cente
     beta_constraint = nl_get_constraint(beta_constraint, "beta_constraint"),
     gamma_constraint = nl_get_constraint(gamma_constraint, "gamma_constraint")
   )
-  layer <- nl_new_layer("layer_normalization", "LayerNormalization", config,
+  layer <- nl_new_layer("layer_normalization", config,
                         name = name, trainable = trainable)
   nl_compose(object, layer)
 }
@@ -140,19 +154,4 @@ nl_layer_backward.nl_layer_normalization <- function(layer, cache, dy) {
   if (!is.null(st$weights$gamma)) grads$gamma <- nl_shape_value(g$dgamma, st$weight_info$gamma$shape)
   if (!is.null(st$weights$beta)) grads$beta <- nl_shape_value(g$dbeta, st$weight_info$beta$shape)
   list(dx = g$dx, grads = grads)
-}
-
-#' @export
-nl_layer_config.nl_layer_normalization <- function(layer) {
-  st <- nl_state(layer)
-  cfg <- st$config
-  if (isTRUE(st$built)) cfg$axis <- st$reduced_axes
-  cfg[c("axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer",
-        "gamma_initializer", "beta_regularizer", "gamma_regularizer", "beta_constraint",
-        "gamma_constraint")]
-}
-
-#' @export
-nl_layer_print_args.nl_layer_normalization <- function(layer) {
-  nl_state(layer)$config[c("axis", "epsilon", "center", "scale")]
 }

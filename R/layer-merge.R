@@ -2,6 +2,21 @@
 # lower rank get size-1 axes after the batch axis (as Keras does), then shapes
 # broadcast on the last axes. Forward and backward passes, no weights.
 
+nl_spec_merge <- list(
+  list(type = "add", class_name = "Add", constructor = "layer_add"),
+  list(type = "subtract", class_name = "Subtract", constructor = "layer_subtract"),
+  list(type = "multiply", class_name = "Multiply", constructor = "layer_multiply"),
+  list(type = "average", class_name = "Average", constructor = "layer_average"),
+  list(type = "maximum", class_name = "Maximum", constructor = "layer_maximum"),
+  list(type = "minimum", class_name = "Minimum", constructor = "layer_minimum"),
+  list(type = "concatenate", class_name = "Concatenate", constructor = "layer_concatenate",
+       config_keys = "axis", print_keys = "axis"),
+  # internal layers for arithmetic on symbolic tensors: no Keras class, not in files
+  list(type = "divide", class_name = "Divide", constructor = "nl_layer_divide", keras = FALSE),
+  list(type = "elementwise", class_name = "Elementwise", constructor = "nl_layer_elementwise",
+       config_keys = c("op", "value", "side"), print_keys = c("op", "side"), keras = FALSE)
+)
+
 #' Merge layers: add, subtract, multiply, average, maximum, minimum, concatenate
 #'
 #' These layers combine a list of inputs into one output, as in keras3:
@@ -44,49 +59,49 @@
 #' model <- keras_model(inputs, outputs)
 #' model
 layer_add <- function(inputs, ...) {
-  nl_merge_layer("add", "Add", if (missing(inputs)) NULL else inputs, list(...))
+  nl_merge_layer("add", if (missing(inputs)) NULL else inputs, list(...))
 }
 
 #' @rdname layer_add
 #' @export
 layer_subtract <- function(inputs, ...) {
-  nl_merge_layer("subtract", "Subtract", if (missing(inputs)) NULL else inputs, list(...))
+  nl_merge_layer("subtract", if (missing(inputs)) NULL else inputs, list(...))
 }
 
 #' @rdname layer_add
 #' @export
 layer_multiply <- function(inputs, ...) {
-  nl_merge_layer("multiply", "Multiply", if (missing(inputs)) NULL else inputs, list(...))
+  nl_merge_layer("multiply", if (missing(inputs)) NULL else inputs, list(...))
 }
 
 #' @rdname layer_add
 #' @export
 layer_average <- function(inputs, ...) {
-  nl_merge_layer("average", "Average", if (missing(inputs)) NULL else inputs, list(...))
+  nl_merge_layer("average", if (missing(inputs)) NULL else inputs, list(...))
 }
 
 #' @rdname layer_add
 #' @export
 layer_maximum <- function(inputs, ...) {
-  nl_merge_layer("maximum", "Maximum", if (missing(inputs)) NULL else inputs, list(...))
+  nl_merge_layer("maximum", if (missing(inputs)) NULL else inputs, list(...))
 }
 
 #' @rdname layer_add
 #' @export
 layer_minimum <- function(inputs, ...) {
-  nl_merge_layer("minimum", "Minimum", if (missing(inputs)) NULL else inputs, list(...))
+  nl_merge_layer("minimum", if (missing(inputs)) NULL else inputs, list(...))
 }
 
 #' @rdname layer_add
 #' @export
 layer_concatenate <- function(inputs, ..., axis = -1L) {
-  nl_merge_layer("concatenate", "Concatenate", if (missing(inputs)) NULL else inputs,
+  nl_merge_layer("concatenate", if (missing(inputs)) NULL else inputs,
                  list(...), config = list(axis = nl_check_axis_arg(axis, "axis", single = TRUE)))
 }
 
 # x / y between two symbolic tensors (Keras traces ops.divide).
 nl_layer_divide <- function(inputs, ...) {
-  nl_merge_layer("divide", "Divide", if (missing(inputs)) NULL else inputs, list(...))
+  nl_merge_layer("divide", if (missing(inputs)) NULL else inputs, list(...))
 }
 
 # `x op value` (side = "right") or `value op x` (side = "left") with a constant.
@@ -95,7 +110,7 @@ nl_layer_elementwise <- function(inputs, ..., op, value, side = "right") {
     nl_abort("Unknown element-wise operation {.val {op}} ({side}).", "config")
   }
   v <- nl_op_array(value, "value")
-  nl_merge_layer("elementwise", "Elementwise", if (missing(inputs)) NULL else inputs,
+  nl_merge_layer("elementwise", if (missing(inputs)) NULL else inputs,
                  list(...), config = list(op = op, value = v, side = side))
 }
 
@@ -107,7 +122,7 @@ nl_scalar_op_tensor <- function(x, op, value, side, call) {
   nl_layer_elementwise(op = op, value = value, side = side)(x)
 }
 
-nl_merge_layer <- function(type, class_name, inputs, dots, config = list(),
+nl_merge_layer <- function(type, inputs, dots, config = list(),
                            call = rlang::caller_env()) {
   nl_with_call(call, {
     nms <- names(dots) %||% rep("", length(dots))
@@ -116,7 +131,7 @@ nl_merge_layer <- function(type, class_name, inputs, dots, config = list(),
     if (!is.null(inputs) && (!is.list(inputs) || is.data.frame(inputs) ||
                               inherits(inputs, "nl_symbolic_tensor"))) inputs <- list(inputs)
     inputs <- c(inputs, unname(extra))
-    layer <- nl_new_layer(type, class_name, config, call = call)
+    layer <- nl_new_layer(type, config, call = call)
     assign("multi_input", TRUE, envir = nl_state(layer))
     nl_compose(NULL, layer, call = call)
     if (length(inputs)) layer(inputs) else layer
@@ -387,11 +402,3 @@ nl_layer_backward.nl_concatenate <- function(layer, cache, dy) {
   list(dx = dx, grads = list())
 }
 
-#' @export
-nl_layer_config.nl_concatenate <- function(layer) nl_state(layer)$config["axis"]
-#' @export
-nl_layer_print_args.nl_concatenate <- function(layer) nl_state(layer)$config["axis"]
-#' @export
-nl_layer_config.nl_elementwise <- function(layer) nl_state(layer)$config[c("op", "value", "side")]
-#' @export
-nl_layer_print_args.nl_elementwise <- function(layer) nl_state(layer)$config[c("op", "side")]

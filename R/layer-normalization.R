@@ -1,3 +1,37 @@
+nl_spec_normalization <- list(
+  type = "normalization", class_name = "Normalization", constructor = "layer_normalization",
+  config_keys = c("axis", "invert", "mean", "variance"),
+  # the given statistics (NULL for a layer to adapt); the kept axes once built
+  config = function(st, cfg) {
+    if (isTRUE(st$built) && !is.null(cfg$axis)) cfg$axis <- st$kept_axes
+    cfg["mean"] <- list(st$given_mean)
+    cfg["variance"] <- list(st$given_variance)
+    cfg
+  },
+  print = function(st) {
+    out <- st$config[c("axis", "invert")]
+    if (nl_norm_is_fixed(st)) {
+      out$mean <- st$given_mean
+      out$variance <- st$given_variance
+    }
+    out
+  },
+  # Keras writes the axes as a list and the statistics as nested lists
+  keras = list(
+    read = function(args, cfg) {
+      args["mean"] <- list(nl_keras_array_in(cfg$mean))
+      args["variance"] <- list(nl_keras_array_in(cfg$variance))
+      args
+    },
+    write = function(own, cfg) {
+      own["axis"] <- list(if (!is.null(cfg$axis)) nl_keras_axis_out(cfg$axis, as_list = TRUE))
+      own["mean"] <- list(nl_keras_array_out(cfg$mean))
+      own["variance"] <- list(nl_keras_array_out(cfg$variance))
+      own
+    }
+  )
+)
+
 #' A preprocessing layer that normalizes continuous features
 #'
 #' Shifts and scales inputs into a distribution centered around 0 with
@@ -93,7 +127,7 @@ layer_normalization <- function(object, axis = -1L, mean = NULL, variance = NULL
   invert <- nl_check_flag(invert, "invert")
   nl_norm_check_given(mean, variance, axis)
   config <- list(axis = axis, invert = invert)
-  layer <- nl_new_layer("normalization", "Normalization", config,
+  layer <- nl_new_layer("normalization", config,
                         name = dots$name, trainable = dots$trainable %||% TRUE)
   st <- nl_state(layer)
   st$given_mean <- if (is.null(mean)) NULL else nl_norm_as_double(mean)
@@ -306,26 +340,6 @@ nl_layer_backward.nl_normalization <- function(layer, cache, dy) {
   dx <- as.double(dx)
   dim(dx) <- cache$in_dim
   list(dx = dx, grads = list())
-}
-
-#' @export
-nl_layer_config.nl_normalization <- function(layer) {
-  st <- nl_state(layer)
-  axis <- st$config$axis
-  if (isTRUE(st$built) && !is.null(axis)) axis <- st$kept_axes
-  list(axis = axis, invert = st$config$invert, mean = st$given_mean,
-       variance = st$given_variance)
-}
-
-#' @export
-nl_layer_print_args.nl_normalization <- function(layer) {
-  st <- nl_state(layer)
-  out <- list(axis = st$config$axis, invert = st$config$invert)
-  if (nl_norm_is_fixed(st)) {
-    out$mean <- st$given_mean
-    out$variance <- st$given_variance
-  }
-  out
 }
 
 # `layer$mean` and `layer$variance` as Keras shows them: after build, in the

@@ -1,3 +1,15 @@
+nl_spec_rms_normalization <- list(
+  type = "rms_normalization", class_name = "RMSNormalization",
+  constructor = "layer_rms_normalization",
+  config_keys = c("axis", "epsilon"),
+  print_keys = c("axis", "epsilon"),
+  # as Keras: the axes as given, sorted once built
+  config = function(st, cfg) {
+    if (isTRUE(st$built)) cfg$axis <- sort(cfg$axis)
+    cfg
+  }
+)
+
 #' Root Mean Square (RMS) normalization layer
 #'
 #' This layer normalizes the input tensor based on its RMS value, as described
@@ -40,7 +52,7 @@ layer_rms_normalization <- function(object, axis = -1L, epsilon = 1e-06, ...) {
     axis = nl_check_axis_arg(axis),
     epsilon = nl_check_number(epsilon, "epsilon", min = 0)
   )
-  layer <- nl_new_layer("rms_normalization", "RMSNormalization", config,
+  layer <- nl_new_layer("rms_normalization", config,
                         name = dots$name, trainable = dots$trainable %||% TRUE)
   nl_compose(object, layer)
 }
@@ -79,18 +91,4 @@ nl_layer_backward.nl_rms_normalization <- function(layer, cache, dy) {
   st <- nl_state(layer)
   g <- nl_kernel_rms_backward(cache$x, dy, st$reduced_axes, cache$rstd, as.vector(st$weights$scale))
   list(dx = g$dx, grads = list(scale = nl_shape_value(g$dscale, st$weight_info$scale$shape)))
-}
-
-#' @export
-nl_layer_config.nl_rms_normalization <- function(layer) {
-  st <- nl_state(layer)
-  cfg <- st$config
-  # as Keras: the axes as given, sorted once built
-  if (isTRUE(st$built)) cfg$axis <- sort(cfg$axis)
-  cfg[c("axis", "epsilon")]
-}
-
-#' @export
-nl_layer_print_args.nl_rms_normalization <- function(layer) {
-  nl_state(layer)$config[c("axis", "epsilon")]
 }

@@ -1,3 +1,23 @@
+nl_spec_spectral_normalization <- list(
+  type = "spectral_normalization", class_name = "SpectralNormalization",
+  constructor = "layer_spectral_normalization",
+  config_keys = c("layer", "power_iterations"),
+  # the wrapped layer as Keras nests it
+  config = function(st, cfg) {
+    inner <- cfg$layer
+    icfg <- get_config(inner)
+    attr(icfg, "__class__") <- NULL
+    cfg$layer <- list(module = "keras.layers", class_name = nl_state(inner)$class_name,
+                      config = icfg, registered_name = NULL)
+    cfg
+  },
+  print = function(st) {
+    list(layer = nl_state(st$config$layer)$name, power_iterations = st$config$power_iterations)
+  },
+  # a wrapper: not written to Keras files
+  keras = FALSE
+)
+
 #' Spectral normalization wrapper
 #'
 #' Performs spectral normalization on the weights of a target layer. This
@@ -70,7 +90,7 @@ layer_spectral_normalization <- function(object, layer, power_iterations = 1L, .
   dots <- list(...)
   nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
   config <- list(layer = inner, power_iterations = as.integer(power_iterations))
-  wrapper <- nl_new_layer("spectral_normalization", "SpectralNormalization", config,
+  wrapper <- nl_new_layer("spectral_normalization", config,
                           name = dots$name, trainable = dots$trainable %||% TRUE,
                           classes = "nl_wrapper")
   if (!wrapper$trainable) assign("trainable", FALSE, envir = nl_state(inner))
@@ -194,21 +214,4 @@ nl_layer_backward.nl_spectral_normalization <- function(layer, cache, dy) {
   inner <- nl_state(layer)$config$layer
   res <- nl_layer_backward(inner, cache, dy)
   list(dx = res$dx, grads = nl_prefix_grads(inner, res$grads))
-}
-
-#' @export
-nl_layer_config.nl_spectral_normalization <- function(layer) {
-  st <- nl_state(layer)
-  inner <- st$config$layer
-  icfg <- get_config(inner)
-  attr(icfg, "__class__") <- NULL
-  list(layer = list(module = "keras.layers", class_name = nl_state(inner)$class_name,
-                    config = icfg, registered_name = NULL),
-       power_iterations = st$config$power_iterations)
-}
-
-#' @export
-nl_layer_print_args.nl_spectral_normalization <- function(layer) {
-  st <- nl_state(layer)
-  list(layer = nl_state(st$config$layer)$name, power_iterations = st$config$power_iterations)
 }

@@ -1,3 +1,9 @@
+nl_spec_unit_normalization <- list(
+  type = "unit_normalization", class_name = "UnitNormalization",
+  constructor = "layer_unit_normalization",
+  config_keys = "axis", print_keys = "axis"
+)
+
 #' Unit normalization layer
 #'
 #' Normalizes a batch of inputs so that each input in the batch has an L2 norm
@@ -33,7 +39,7 @@ layer_unit_normalization <- function(object, axis = -1L, ...) {
   dots <- list(...)
   nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
   config <- list(axis = nl_check_axis_arg(axis))
-  layer <- nl_new_layer("unit_normalization", "UnitNormalization", config,
+  layer <- nl_new_layer("unit_normalization", config,
                         name = dots$name, trainable = dots$trainable %||% TRUE)
   nl_compose(object, layer)
 }
@@ -67,14 +73,4 @@ nl_layer_forward.nl_unit_normalization <- function(layer, x, training) {
 nl_layer_backward.nl_unit_normalization <- function(layer, cache, dy) {
   g <- nl_kernel_unit_backward(cache$x, dy, cache$axes, cache$inv)
   list(dx = g$dx, grads = list())
-}
-
-#' @export
-nl_layer_config.nl_unit_normalization <- function(layer) {
-  nl_state(layer)$config["axis"]
-}
-
-#' @export
-nl_layer_print_args.nl_unit_normalization <- function(layer) {
-  nl_state(layer)$config["axis"]
 }

@@ -2,8 +2,9 @@
 # whose closure environment holds its mutable state (weights, config, build
 # status). Per-type behaviour is S3 on the layer's first class.
 
-nl_new_layer <- function(type, class_name, config, name = NULL, trainable = TRUE,
-                         classes = character(), call = rlang::caller_env()) {
+nl_new_layer <- function(type, config, name = NULL, trainable = TRUE,
+                         classes = character(), call = rlang::caller_env(),
+                         class_name = nl_spec_of_type(type)$class_name) {
   # keras3's base-layer arguments validated by nl_check_dots(layer = TRUE) in
   # the same constructor frame (see there)
   base <- if (is.environment(call)) get0(".nl_base_args", envir = call, inherits = FALSE)
@@ -199,14 +200,6 @@ nl_layer_backward.default <- function(layer, cache, dy) {
 nl_layer_output_shape <- function(layer, input_shape) UseMethod("nl_layer_output_shape")
 #' @export
 nl_layer_output_shape.default <- function(layer, input_shape) input_shape
-
-nl_layer_config <- function(layer) UseMethod("nl_layer_config")
-#' @export
-nl_layer_config.default <- function(layer) list()
-
-nl_layer_print_args <- function(layer) UseMethod("nl_layer_print_args")
-#' @export
-nl_layer_print_args.default <- function(layer) list()
 
 # All layers whose state a call can touch (the layer itself, or a model's layers).
 nl_all_layers <- function(layer) {

@@ -73,7 +73,7 @@ nl_keras_model <- function(inputs = NULL, outputs = NULL, name = NULL, ...) {
                x = "Name{?s} {.val {unique(nms[duplicated(nms)])}} {?is/are} used by more than one layer."),
              "name")
   }
-  model <- nl_new_layer("functional", "Functional", config = list(), name = name %||% NULL,
+  model <- nl_new_layer("functional", config = list(), class_name = "Functional", name = name %||% NULL,
                         classes = "nl_model")
   st <- nl_state(model)
   st$inputs <- ins

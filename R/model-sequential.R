@@ -92,7 +92,7 @@ keras_model_sequential <- function(input_shape = NULL, name = NULL, ...,
   } else if (!is.null(input_batch_size)) {
     nl_check_shape(input_batch_size, "input_batch_size")
   }
-  model <- nl_new_layer("sequential", "Sequential", config = list(), name = name,
+  model <- nl_new_layer("sequential", config = list(), class_name = "Sequential", name = name,
                         trainable = trainable, classes = "nl_model")
   st <- nl_state(model)
   st$layers <- list()
