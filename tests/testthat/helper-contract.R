@@ -3,7 +3,8 @@
 # per factory, see contract_case()); a layer's own test file may call
 # expect_layer_contract() directly for more shapes.
 #   make_layer: a function of no arguments returning a fresh, unbuilt layer.
-#   x:          an input array (batch first) the layer accepts.
+#   x:          an input array (batch first) the layer accepts, or a list of
+#               arrays for a layer of several inputs (merge layers).
 #   class_name: the Keras class name.
 #   rows_independent: whether each row's output depends on that row only in
 #               inference (true for all normalization layers at inference).
@@ -15,6 +16,10 @@
 expect_layer_contract <- function(make_layer, x, class_name, rows_independent = TRUE,
                                   prepare = NULL,
                                   empty_batch_keeps_weights = class_name != "SpectralNormalization") {
+  multi <- is.list(x) && !is.data.frame(x)
+  in_shape <- if (multi) lapply(x, dim) else dim(x)
+  slice <- function(x, i) if (multi) lapply(x, nl_slice_rows, i) else nl_slice_rows(x, i)
+  batch_shape <- function(d) c(NA_integer_, d[-1])
   layer <- make_layer()
   expect_s3_class(layer, "nl_layer")
   expect_false(layer$built)
@@ -23,15 +28,16 @@ expect_layer_contract <- function(make_layer, x, class_name, rows_independent = 
   expect_output(print(layer), "built=FALSE", fixed = TRUE)
 
   # output shapes: shape inference, a symbolic call and an eager call agree
-  inferred <- nl_layer_output_shape(layer, dim(x))
-  sym <- make_layer()(keras_input(shape = dim(x)[-1]))
+  inferred <- nl_layer_output_shape(layer, in_shape)
+  sym <- make_layer()(if (multi) lapply(in_shape, function(d) keras_input(shape = d[-1]))
+                      else keras_input(shape = in_shape[-1]))
   expect_identical(as.integer(sym$shape), c(NA_integer_, as.integer(inferred[-1])))
 
   # lazy build on the first call
   y <- layer(x)
   expect_true(layer$built)
   expect_identical(dim(y), as.integer(inferred))
-  expect_identical(layer$input_shape, c(NA_integer_, dim(x)[-1]))
+  expect_identical(layer$input_shape, if (multi) lapply(in_shape, batch_shape) else batch_shape(in_shape))
   expect_output(print(layer), "built=TRUE", fixed = TRUE)
   if (!is.null(prepare)) {
     prepare(layer, x)
@@ -39,7 +45,7 @@ expect_layer_contract <- function(make_layer, x, class_name, rows_independent = 
   }
 
   # a 1-row input works and (in inference) gives that row's output
-  x1 <- nl_slice_rows(x, 1L)
+  x1 <- slice(x, 1L)
   y1 <- layer(x1)
   expect_identical(dim(y1), c(1L, dim(y)[-1]))
   if (rows_independent) expect_equal(y1, nl_slice_rows(y, 1L), tolerance = 1e-12)
@@ -52,7 +58,7 @@ expect_layer_contract <- function(make_layer, x, class_name, rows_independent = 
 
   # a 0-row batch gives 0 rows and, even in training, changes no weight
   w_train <- get_weights(layer)
-  x0 <- nl_slice_rows(x, integer())
+  x0 <- slice(x, integer())
   expect_identical(dim(layer(x0)), c(0L, dim(y)[-1]))
   expect_identical(dim(layer(x0, training = TRUE)), c(0L, dim(y)[-1]))
   if (empty_batch_keeps_weights) expect_identical(get_weights(layer), w_train)
@@ -87,7 +93,8 @@ expect_layer_contract <- function(make_layer, x, class_name, rows_independent = 
   expect_length(get_weights(fresh), 0)
   # a classed error for a bad call changes nothing either
   expect_error(layer(x, training = NA), class = "normlayers_error")
-  expect_error(layer(matrix("a", 2, 2)), class = "normlayers_error")
+  bad <- matrix("a", 2, 2)
+  expect_error(layer(if (multi) list(bad, bad) else bad), class = "normlayers_error")
   expect_identical(get_weights(layer), w_before)
 
   # get_config()/from_config() round trip: the same config and, with the
