@@ -8,6 +8,18 @@
 # `nl_registry_entry()`: the exported constructor plus the string names that
 # select it, each with the arguments used for that string.
 
+# The initializer, regularizer and constraint arguments among a layer's config
+# keys (told apart by their suffix), resolved from the constructor's frame.
+nl_family_args <- function(keys, env = parent.frame(), call = env) {
+  keys <- grep("_(initializer|regularizer|constraint)$", keys, value = TRUE)
+  out <- lapply(keys, function(k) {
+    family <- sub(".*_", "", k)
+    nl_resolve(get(k, envir = env, inherits = FALSE), family, k, call,
+               null_ok = family != "initializer")
+  })
+  stats::setNames(out, keys)
+}
+
 nl_family_object <- function(family, class_name, config = list()) {
   structure(
     list(class_name = class_name, config = config),

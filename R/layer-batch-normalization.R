@@ -138,21 +138,12 @@ layer_batch_normalization <- function(object, axis = -1L, momentum = 0.99, epsil
     epsilon = nl_check_number(epsilon, "epsilon", min = 0),
     center = nl_check_flag(center, "center"),
     scale = nl_check_flag(scale, "scale"),
-    beta_initializer = nl_get_initializer(beta_initializer, "beta_initializer"),
-    gamma_initializer = nl_get_initializer(gamma_initializer, "gamma_initializer"),
-    moving_mean_initializer = nl_get_initializer(moving_mean_initializer,
-                                                 "moving_mean_initializer"),
-    moving_variance_initializer = nl_get_initializer(moving_variance_initializer,
-                                                     "moving_variance_initializer"),
-    beta_regularizer = nl_get_regularizer(beta_regularizer, "beta_regularizer"),
-    gamma_regularizer = nl_get_regularizer(gamma_regularizer, "gamma_regularizer"),
-    beta_constraint = nl_get_constraint(beta_constraint, "beta_constraint"),
-    gamma_constraint = nl_get_constraint(gamma_constraint, "gamma_constraint"),
     synchronized = synchronized,
     renorm = renorm,
     renorm_clipping = renorm_clipping,
     renorm_momentum = renorm_momentum
   )
+  config <- c(config, nl_family_args(nl_spec_batch_normalization$config_keys))
   layer <- nl_new_layer("batch_normalization", config,
                         name = name, trainable = trainable)
   nl_compose(object, layer)

@@ -78,15 +78,9 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
   config <- list(
     units = nl_check_units(units),
     activation = nl_check_activation(activation),
-    use_bias = nl_check_flag(use_bias, "use_bias"),
-    kernel_initializer = nl_get_initializer(kernel_initializer, "kernel_initializer"),
-    bias_initializer = nl_get_initializer(bias_initializer, "bias_initializer"),
-    kernel_regularizer = nl_get_regularizer(kernel_regularizer, "kernel_regularizer"),
-    bias_regularizer = nl_get_regularizer(bias_regularizer, "bias_regularizer"),
-    activity_regularizer = nl_get_regularizer(activity_regularizer, "activity_regularizer"),
-    kernel_constraint = nl_get_constraint(kernel_constraint, "kernel_constraint"),
-    bias_constraint = nl_get_constraint(bias_constraint, "bias_constraint")
+    use_bias = nl_check_flag(use_bias, "use_bias")
   )
+  config <- c(config, nl_family_args(nl_spec_dense$config_keys))
   input_shape <- nl_legacy_input_shape(dots)
   layer <- nl_new_layer("dense", config, name = name, trainable = trainable)
   nl_build_legacy_input_shape(layer, input_shape)

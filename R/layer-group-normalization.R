@@ -84,14 +84,9 @@ layer_group_normalization <- function(object, groups = 32L, axis = -1L, epsilon 
     axis = nl_check_axis_arg(axis, "axis", single = TRUE),
     epsilon = nl_check_number(epsilon, "epsilon", min = 0),
     center = nl_check_flag(center, "center"),
-    scale = nl_check_flag(scale, "scale"),
-    beta_initializer = nl_get_initializer(beta_initializer, "beta_initializer"),
-    gamma_initializer = nl_get_initializer(gamma_initializer, "gamma_initializer"),
-    beta_regularizer = nl_get_regularizer(beta_regularizer, "beta_regularizer"),
-    gamma_regularizer = nl_get_regularizer(gamma_regularizer, "gamma_regularizer"),
-    beta_constraint = nl_get_constraint(beta_constraint, "beta_constraint"),
-    gamma_constraint = nl_get_constraint(gamma_constraint, "gamma_constraint")
+    scale = nl_check_flag(scale, "scale")
   )
+  config <- c(config, nl_family_args(nl_spec_group_normalization$config_keys))
   layer <- nl_new_layer("group_normalization", config,
                         name = dots$name, trainable = dots$trainable %||% TRUE)
   nl_compose(object, layer)

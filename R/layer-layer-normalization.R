@@ -89,14 +89,9 @@ layer_layer_normalization <- function(object, axis = -1L, epsilon = 0.001, cente
     epsilon = nl_check_number(epsilon, "epsilon", min = 0),
     center = nl_check_flag(center, "center"),
     scale = nl_check_flag(scale, "scale"),
-    rms_scaling = rms,
-    beta_initializer = nl_get_initializer(beta_initializer, "beta_initializer"),
-    gamma_initializer = nl_get_initializer(gamma_initializer, "gamma_initializer"),
-    beta_regularizer = nl_get_regularizer(beta_regularizer, "beta_regularizer"),
-    gamma_regularizer = nl_get_regularizer(gamma_regularizer, "gamma_regularizer"),
-    beta_constraint = nl_get_constraint(beta_constraint, "beta_constraint"),
-    gamma_constraint = nl_get_constraint(gamma_constraint, "gamma_constraint")
+    rms_scaling = rms
   )
+  config <- c(config, nl_family_args(nl_spec_layer_normalization$config_keys))
   layer <- nl_new_layer("layer_normalization", config,
                         name = name, trainable = trainable)
   nl_compose(object, layer)
@@ -112,13 +107,9 @@ nl_layer_output_shape.nl_layer_normalization <- function(layer, input_shape) {
 nl_layer_build.nl_layer_normalization <- function(layer, input_shape) {
   st <- nl_state(layer)
   cfg <- st$config
-  axes <- nl_resolve_axes(cfg$axis, length(input_shape))
-  shape <- input_shape[axes]
-  if (anyNA(shape)) {
-    nl_abort(c("The axes normalized by layer {.val {st$name}} must have a known size.",
-               x = "The input has shape {nl_format_shape(input_shape)} and {.arg axis} = {.val {cfg$axis}}."),
-             "shape")
-  }
+  reduced <- nl_reduced_axes_shape(st, input_shape)
+  axes <- reduced$axes
+  shape <- reduced$shape
   if (cfg$scale || cfg$rms_scaling) {
     nl_add_weight(layer, "gamma", shape, cfg$gamma_initializer, cfg$gamma_regularizer,
                   cfg$gamma_constraint)

@@ -66,13 +66,9 @@ nl_layer_output_shape.nl_rms_normalization <- function(layer, input_shape) {
 #' @export
 nl_layer_build.nl_rms_normalization <- function(layer, input_shape) {
   st <- nl_state(layer)
-  axes <- nl_resolve_axes(st$config$axis, length(input_shape))
-  shape <- input_shape[axes]
-  if (anyNA(shape)) {
-    nl_abort(c("The axes normalized by layer {.val {st$name}} must have a known size.",
-               x = "The input has shape {nl_format_shape(input_shape)} and {.arg axis} = {.val {st$config$axis}}."),
-             "shape")
-  }
+  reduced <- nl_reduced_axes_shape(st, input_shape)
+  axes <- reduced$axes
+  shape <- reduced$shape
   nl_add_weight(layer, "scale", shape, nl_get_initializer("ones", "scale_initializer"))
   st$reduced_axes <- axes
   st$input_spec <- list(rank = length(input_shape), axes = stats::setNames(shape, axes))

@@ -61,3 +61,16 @@ nl_format_shape <- function(shape) {
   if (length(s) == 1) return(paste0("(", s, ",)"))
   paste0("(", paste(s, collapse = ", "), ")")
 }
+
+# The axes a layer normalizes over, resolved for an input shape, and their
+# sizes, which must be known (the layer's weights have them).
+nl_reduced_axes_shape <- function(st, input_shape, call = rlang::caller_env()) {
+  axes <- nl_resolve_axes(st$config$axis, length(input_shape))
+  shape <- input_shape[axes]
+  if (anyNA(shape)) {
+    nl_abort(c("The axes normalized by layer {.val {st$name}} must have a known size.",
+               x = "The input has shape {nl_format_shape(input_shape)} and {.arg axis} = {.val {st$config$axis}}."),
+             "shape", call = call)
+  }
+  list(axes = axes, shape = shape)
+}
