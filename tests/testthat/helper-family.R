@@ -1,6 +1,7 @@
-# Slow, obviously correct oracles for the rest of the normalization family
-# (group, RMS, unit and spectral normalization). They loop over explicit index
-# tuples and share no code with the package's kernels or their stand-ins.
+# Helpers for the rest of the normalization family. The oracles of RMS, unit
+# and group normalization are in helper-reference.R (the one oracle set);
+# here: a per-slice map, the spectral-normalization oracle, a model gradient
+# check and random axes.
 
 # All index tuples of the kept axes; for each, `f` maps the sub-array over the
 # reduced axes (a plain vector in column-major order) to a vector of the same
@@ -17,40 +18,6 @@ family_slice_map <- function(x, axes, f) {
     v <- as.vector(do.call(`[`, c(list(x), idx, drop = FALSE)))
     y <- do.call(`[<-`, c(list(y), idx, list(value = f(v))))
   }
-  y
-}
-
-family_rms_oracle <- function(x, axes, scale = NULL, epsilon = 1e-6) {
-  family_slice_map(x, axes, function(v) {
-    out <- v / sqrt(mean(v^2) + epsilon)
-    if (!is.null(scale)) out <- out * as.vector(scale)
-    out
-  })
-}
-
-family_unit_oracle <- function(x, axes, epsilon = 1e-12) {
-  family_slice_map(x, axes, function(v) v / max(sqrt(sum(v^2)), epsilon))
-}
-
-# Group normalization: loop over samples and groups; channel `axis`.
-family_group_oracle <- function(x, axis, groups, gamma = NULL, beta = NULL, epsilon = 1e-3) {
-  d <- dim(x)
-  C <- d[axis]
-  cg <- C / groups
-  y <- x
-  for (n in seq_len(d[1])) {
-    for (g in seq_len(groups)) {
-      idx <- lapply(d, seq_len)
-      idx[[1]] <- n
-      idx[[axis]] <- ((g - 1) * cg + 1):(g * cg)
-      v <- do.call(`[`, c(list(x), idx, drop = FALSE))
-      mu <- mean(v)
-      va <- mean((v - mu)^2)
-      y <- do.call(`[<-`, c(list(y), idx, list(value = (v - mu) / sqrt(va + epsilon))))
-    }
-  }
-  if (!is.null(gamma)) y <- sweep(y, axis, as.vector(gamma), "*")
-  if (!is.null(beta)) y <- sweep(y, axis, as.vector(beta), "+")
   y
 }
 

@@ -1,7 +1,6 @@
 # The kernel contract of the rest of the normalization family (RMS, unit,
-# group), checked against the slow oracles in helper-family.R and finite
-# differences. These run against whatever `nl_kernel_*` is loaded: today the
-# pure-R stand-ins, after the merge the C++ kernels.
+# group), checked against the oracles in helper-reference.R and finite
+# differences.
 
 # Statistics per kept position, column-major over the kept axes.
 kept_stat <- function(x, axes, f) {
@@ -20,7 +19,7 @@ test_that("nl_kernel_rms_norm(): output and rstd over random shapes and axes", {
     scale <- if (runif(1) < 0.5) NULL else rnorm(prod(d[axes]))
     res <- nl_kernel_rms_norm(x, axes, scale, 1e-6)
     expect_equal(dim(res$y), d)
-    expect_equal(res$y, family_rms_oracle(x, axes, scale, 1e-6), tolerance = 1e-12)
+    expect_equal(res$y, ref_rms_norm(x, axes, scale, 1e-6)$y, tolerance = 1e-12)
     expect_equal(res$rstd, kept_stat(x, axes, function(v) 1 / sqrt(mean(v^2) + 1e-6)),
                  tolerance = 1e-12)
   }
@@ -54,7 +53,7 @@ test_that("nl_kernel_unit_norm(): output, inv and the epsilon floor", {
     axes <- family_random_axes(rank)
     x <- rand_array(d)
     res <- nl_kernel_unit_norm(x, axes, 1e-12)
-    expect_equal(res$y, family_unit_oracle(x, axes), tolerance = 1e-12)
+    expect_equal(res$y, ref_unit_norm(x, axes, 1e-12)$y, tolerance = 1e-12)
     expect_equal(res$inv, kept_stat(x, axes, function(v) 1 / sqrt(max(sum(v^2), 1e-24))),
                  tolerance = 1e-12)
   }
@@ -93,7 +92,7 @@ test_that("nl_kernel_group_norm(): output and per-(sample, group) statistics, sa
     gamma <- if (runif(1) < 0.5) NULL else rnorm(d[axis])
     beta <- if (runif(1) < 0.5) NULL else rnorm(d[axis])
     res <- nl_kernel_group_norm(x, axis, groups, gamma, beta, 1e-3)
-    expect_equal(res$y, family_group_oracle(x, axis, groups, gamma, beta, 1e-3),
+    expect_equal(res$y, ref_group_norm(x, axis, groups, gamma, beta, 1e-3)$y,
                  tolerance = 1e-12)
     cg <- d[axis] / groups
     N <- d[1]
