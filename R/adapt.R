@@ -266,10 +266,8 @@ nl_norm_adapt <- function(object, data, ..., batch_size, steps, na.rm) {
 nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
   st <- nl_state(object)
   axis <- st$config$axis
-  ref <- NULL      # list(rank, axes, kept) once known
-  first <- NULL    # the first batch with values: list(x, runs, moments)
-  acc <- NULL      # merged moments of the shifted data: list(mean, var, count)
-  shift <- NULL    # per kept position: the first batch's means
+  ref <- NULL      # list(rank, axes, kept, built) once the first batch is seen
+  acc <- nl_adapt_accumulator(na_rm)
   n_missing <- 0; n_batches <- 0L; n_values <- 0; first_shape <- NULL
   total <- src$total
   if (!is.null(steps)) total <- if (is.na(total)) steps else min(total, steps)
@@ -285,45 +283,75 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
     d <- dim(x)
     if (is.null(ref)) {
       first_shape <- d
-      ref <- if (isTRUE(st$built)) {
-        list(rank = st$build_rank, axes = st$kept_axes, kept = st$kept_shape,
-             built = nl_format_shape(st$input_shape))
-      } else {
-        axes <- if (is.null(axis)) integer() else nl_resolve_axes(axis, length(d))
-        list(rank = length(d), axes = axes, kept = as.integer(d[axes]), built = NULL)
-      }
+      ref <- nl_adapt_reference(st, axis, d)
     }
     if (1L %in% ref$axes && isTRUE(src$split())) nl_adapt_refuse_split(st, src, ref)
     if (!is.null(axis)) nl_adapt_check_batch(st, ref, d, n_batches)
     if (!na_rm && anyNA(x)) n_missing <- n_missing + sum(is.na(x))
     n_values <- n_values + length(x)
     if (n_missing == 0 && length(x) > 0) {
-      runs <- nl_runs(d, setdiff(seq_along(d), ref$axes))
-      if (is.null(first)) {
-        # The first batch alone is the one-shot two-pass result. It is kept
-        # (a reference, no copy) until a second batch arrives.
-        b <- nl_adapt_moments(x, runs, na_rm)
-        nl_adapt_check_finite(b, x, n_batches)
-        first <- list(x = x, runs = runs, moments = b)
-      } else {
-        if (is.null(shift)) {
-          # Shifted partials: the first batch's means become the shift and
-          # every batch, the first included, is taken relative to it (x - shift
-          # is exact for data near the shift), so the merge never subtracts
-          # two large, rounded means.
-          shift <- first$moments$mean
-          shift[first$moments$count == 0 | !is.finite(shift)] <- 0
-          acc <- nl_adapt_moments(first$x, first$runs, na_rm, shift)
-          first$x <- NULL
-        }
-        b <- nl_adapt_moments(x, runs, na_rm, shift)
-        nl_adapt_check_finite(b, x, n_batches)
-        acc <- nl_merge_moments(acc, b)
-      }
+      acc$add(x, nl_runs(d, setdiff(seq_along(d), ref$axes)), n_batches)
     }
     if (!is.null(pb)) cli::cli_progress_update(id = pb)
   }
   if (!is.null(pb)) cli::cli_progress_done(id = pb)
+  nl_adapt_check_stream(st, n_batches, n_values, n_missing, first_shape)
+  res <- acc$result()
+  nl_adapt_check_counts(st, res$count)
+  K <- max(1, prod(ref$kept))
+  list(mean = rep_len(res$mean, K), variance = rep_len(res$var, K), shape = first_shape,
+       rank = length(first_shape), batches = n_batches)
+}
+
+# The kept axes and their sizes: the built layer's, or from the first batch.
+nl_adapt_reference <- function(st, axis, d) {
+  if (isTRUE(st$built)) {
+    return(list(rank = st$build_rank, axes = st$kept_axes, kept = st$kept_shape,
+                built = nl_format_shape(st$input_shape)))
+  }
+  axes <- if (is.null(axis)) integer() else nl_resolve_axes(axis, length(d))
+  list(rank = length(d), axes = axes, kept = as.integer(d[axes]), built = NULL)
+}
+
+# Streamed moments per kept position. The first batch alone is the one-shot
+# two-pass result; it is kept (a reference, no copy) until a second batch
+# arrives. From then on the partials are shifted: the first batch's means
+# become the shift and every batch, the first included, is taken relative to
+# it (x - shift is exact for data near the shift), so the merge never
+# subtracts two large, rounded means.
+nl_adapt_accumulator <- function(na_rm) {
+  first <- NULL    # list(x, runs, moments)
+  acc <- NULL      # merged moments of the shifted data: list(mean, var, count)
+  shift <- NULL    # per kept position: the first batch's means
+  add <- function(x, runs, batch) {
+    if (is.null(first)) {
+      b <- nl_adapt_moments(x, runs, na_rm)
+      nl_adapt_check_finite(b, x, batch)
+      first <<- list(x = x, runs = runs, moments = b)
+      return(invisible())
+    }
+    if (is.null(shift)) {
+      shift <<- first$moments$mean
+      shift[first$moments$count == 0 | !is.finite(shift)] <<- 0
+      acc <<- nl_adapt_moments(first$x, first$runs, na_rm, shift)
+      first$x <<- NULL
+    }
+    b <- nl_adapt_moments(x, runs, na_rm, shift)
+    nl_adapt_check_finite(b, x, batch)
+    acc <<- nl_merge_moments(acc, b)
+    invisible()
+  }
+  result <- function() {
+    if (is.null(shift)) return(first$moments)
+    res <- acc
+    res$mean <- shift + acc$mean
+    res
+  }
+  list(add = add, result = result)
+}
+
+# After the stream: no values at all, or missing values without `na.rm`.
+nl_adapt_check_stream <- function(st, n_batches, n_values, n_missing, first_shape) {
   if (n_batches == 0 || n_values == 0) {
     received <- if (n_batches == 0) "No batch was received."
                 else if (n_batches == 1) "The batch received has no values (shape {nl_format_shape(first_shape)})."
@@ -339,13 +367,9 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
                i = "The statistics of layer {.val {st$name}} were not changed."),
              "missing")
   }
-  if (is.null(shift)) {
-    res <- first$moments
-  } else {
-    res <- acc
-    res$mean <- shift + acc$mean
-  }
-  n <- res$count
+}
+
+nl_adapt_check_counts <- function(st, n) {
   if (any(n == 0)) {
     k <- sum(n == 0)
     nl_abort(c("{k} kept position{?s} of layer {.val {st$name}} ha{?s/ve} only missing values.",
@@ -353,9 +377,6 @@ nl_norm_adapt_stream <- function(object, src, steps, na_rm) {
                i = "The statistics of layer {.val {st$name}} were not changed."),
              "missing")
   }
-  K <- max(1, prod(ref$kept))
-  list(mean = rep_len(res$mean, K), variance = rep_len(res$var, K), shape = first_shape,
-       rank = length(first_shape), batches = n_batches)
 }
 
 # Moments per kept position of one batch, of `x - shift` when a shift is given
