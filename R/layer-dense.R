@@ -81,12 +81,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
 }
 
 nl_check_units <- function(units, call = rlang::caller_env()) {
-  if (!is.numeric(units) || length(units) != 1 || is.na(units) || units < 1 ||
-      units != trunc(units) || !is.finite(units)) {
-    nl_abort(c("{.arg units} must be a positive whole number.",
-               x = "You supplied {nl_describe(units)}."), "value", call = call)
-  }
-  as.integer(units)
+  as.integer(nl_check_count(units, "units", min = 1, call = call))
 }
 
 # The legacy `input_shape`/`input_dim` base-layer argument: warns like Keras 3

@@ -89,7 +89,7 @@ layer_normalization <- function(object, axis = -1L, mean = NULL, variance = NULL
   object <- if (missing(object)) NULL else object
   dots <- list(...)
   nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
-  axis <- nl_check_axis_arg(axis, "axis", allow_null = TRUE)
+  axis <- nl_check_axis_arg(axis, "axis", null_ok = TRUE)
   invert <- nl_check_flag(invert, "invert")
   nl_norm_check_given(mean, variance, axis)
   config <- list(axis = axis, invert = invert)

@@ -51,10 +51,7 @@ nl_weight_slots <- function(object, trainable = NA) {
 #' count_params(norm)
 get_weights <- function(object, trainable = NA) {
   nl_check_layer_arg(object)
-  if (!is.logical(trainable) || length(trainable) != 1) {
-    nl_abort(c("{.arg trainable} must be {.code NA}, {.code TRUE} or {.code FALSE}.",
-               x = "You supplied {nl_describe(trainable)}."), "value")
-  }
+  nl_check_flag(trainable, na_ok = TRUE)
   lapply(nl_weight_slots(object, trainable), function(s) s$st$weights[[s$name]])
 }
 
