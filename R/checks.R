@@ -18,7 +18,7 @@
 
 # The "what it must be" phrase of a message, with "or NULL" when NULL is
 # accepted. `what` may use cli markup: it is pasted into the message.
-nl_check_must <- function(what, null_ok = FALSE) {
+nl_must_be <- function(what, null_ok = FALSE) {
   paste0("{.arg {arg}} must be ", what, if (null_ok) " or {.code NULL}", ".")
 }
 
@@ -33,7 +33,7 @@ nl_check_flag <- function(x, arg = rlang::caller_arg(x), null_ok = FALSE, na_ok 
     what <- if (na_ok) "{.code NA}, {.code TRUE} or {.code FALSE}"
             else if (null_ok) "{.code TRUE}, {.code FALSE} or {.code NULL}"
             else "{.code TRUE} or {.code FALSE}"
-    nl_abort(c(nl_check_must(what),
+    nl_abort(c(nl_must_be(what),
                x = "You supplied {nl_describe(x)}."), "value", call = call)
   }
   x
@@ -55,7 +55,7 @@ nl_check_number <- function(x, arg = rlang::caller_arg(x), min = -Inf, max = Inf
               else if (is.finite(max)) sprintf("a finite number of at most %s", max)
               else "a finite number"
     }
-    nl_abort(c(nl_check_must(what, null_ok),
+    nl_abort(c(nl_must_be(what, null_ok),
                x = "You supplied {nl_describe(x)}."), "value", call = call)
   }
   as.double(x)
@@ -77,7 +77,7 @@ nl_check_count <- function(x, arg = rlang::caller_arg(x), min = 0, null_ok = FAL
             else if (min == 0) "a non-negative whole number"
             else if (!is.finite(min)) "a whole number"
             else sprintf("a whole number of at least %s", min)
-    nl_abort(c(nl_check_must(what, null_ok),
+    nl_abort(c(nl_must_be(what, null_ok),
                x = "You supplied {nl_describe(x)}.",
                i = hint), "value", call = call)
   }
@@ -103,7 +103,7 @@ nl_check_seed <- function(seed, arg = rlang::caller_arg(seed), call = rlang::cal
   ok <- is.numeric(seed) && !is.factor(seed) && length(seed) == 1 && !is.na(seed) &&
     is.finite(seed) && seed == round(seed) && abs(seed) <= .Machine$integer.max
   if (!ok) {
-    nl_abort(c(nl_check_must("{.code NULL} or a whole number"),
+    nl_abort(c(nl_must_be("{.code NULL} or a whole number"),
                x = "You supplied {nl_describe(seed)}."), "value", call = call)
   }
   as.integer(seed)
@@ -119,7 +119,7 @@ nl_check_string <- function(x, arg = rlang::caller_arg(x), null_ok = FALSE, empt
   if (is.null(x) && null_ok) return(NULL)
   if (!rlang::is_string(x) || is.na(x) || (!empty_ok && !nzchar(x))) {
     what <- what %||% if (empty_ok) "a single string" else "a single non-empty string"
-    nl_abort(c(nl_check_must(what, null_ok),
+    nl_abort(c(nl_must_be(what, null_ok),
                x = "You supplied {nl_describe(x)}.",
                i = hint), kind, call = call)
   }
@@ -137,7 +137,7 @@ nl_check_name <- function(name, prefix, arg = "name", call = rlang::caller_env()
 nl_check_choice <- function(x, choices, arg = rlang::caller_arg(x),
                             call = rlang::caller_env()) {
   if (!rlang::is_string(x) || !x %in% choices) {
-    nl_abort(c(nl_check_must("one of {.or {.val {choices}}}"),
+    nl_abort(c(nl_must_be("one of {.or {.val {choices}}}"),
                x = "You supplied {nl_describe(x)}."), "value", call = call)
   }
   x
@@ -149,7 +149,7 @@ nl_check_layer_dtype <- function(dtype, arg = rlang::caller_arg(dtype),
                                  call = rlang::caller_env()) {
   ok <- is.character(dtype) && length(dtype) == 1 && !is.na(dtype)
   if (ok && dtype %in% c(nl_float_dtypes, "mixed_float16", "mixed_bfloat16")) return(dtype)
-  nl_abort(c(nl_check_must("a floating-point type such as {.val float32} or {.val float64}"),
+  nl_abort(c(nl_must_be("a floating-point type such as {.val float32} or {.val float64}"),
              x = "You supplied {nl_describe(dtype)}.",
              i = "normlayers layers compute in double precision; integer, boolean and string layers are not supported."),
            "dtype", call = call)
@@ -182,7 +182,7 @@ nl_check_shape <- function(shape, arg = rlang::caller_arg(shape), null_ok = FALS
                     if (min == 1) "positive" else if (min == 0) "non-negative" else paste("at least", min),
                     if (na_ok) " (or {.code NA})" else "")
     if (null_ok) what <- paste("{.code NULL} or", what)
-    nl_abort(c(nl_check_must(what),
+    nl_abort(c(nl_must_be(what),
                x = "You supplied {nl_describe(shape)}."), kind, call = call)
   }
   as.integer(s)
@@ -203,7 +203,7 @@ nl_check_axis_arg <- function(axis, arg = rlang::caller_arg(axis), null_ok = FAL
   }
   if (!is.numeric(axis) || is.factor(axis) || length(axis) == 0 || anyNA(axis) ||
       any(!is.finite(axis)) || any(axis != trunc(axis))) {
-    nl_abort(c(nl_check_must(if (single) "a whole number" else "whole numbers"),
+    nl_abort(c(nl_must_be(if (single) "a whole number" else "whole numbers"),
                x = "You supplied {nl_describe(axis)}.",
                i = "Axes are 1-based; use {.code -1} for the last axis."),
              "axis", call = call)
