@@ -234,8 +234,8 @@ nl_norm_adapt <- function(object, data, ..., batch_size, steps, na.rm) {
   # Everything is computed: now build (if needed) and assign.
   nl_with_rollback(list(object), {
     if (!isTRUE(st$built)) nl_layer_prepare(object, res$shape)
-    st$weights$mean <- nl_shape_value(res$mean, st$kept_shape)
-    st$weights$variance <- nl_shape_value(res$variance, st$kept_shape)
+    nl_weight_set(st, "mean", nl_shape_value(res$mean, st$kept_shape))
+    nl_weight_set(st, "variance", nl_shape_value(res$variance, st$kept_shape))
   })
   if (res$rank == 1L && !is.null(st$config$axis)) {
     nl_warn(c("{.fn adapt} received 1-D data, so the kept axis is the batch axis.",

@@ -137,7 +137,7 @@ nl_layer_build.nl_dense <- function(layer, input_shape) {
 #' @export
 nl_layer_forward.nl_dense <- function(layer, x, training) {
   st <- nl_state(layer)
-  w <- st$weights
+  w <- nl_weights_all(st)
   act <- st$config$activation
   code <- nl_activation_code(act)
   if (!is.double(x)) storage.mode(x) <- "double"
@@ -156,7 +156,7 @@ nl_layer_forward.nl_dense <- function(layer, x, training) {
 #' @export
 nl_layer_backward.nl_dense <- function(layer, cache, dy) {
   st <- nl_state(layer)
-  w <- st$weights
+  w <- nl_weights_all(st)
   act <- st$config$activation
   code <- nl_activation_code(act)
   if (!is.double(dy)) storage.mode(dy) <- "double"

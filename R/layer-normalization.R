@@ -266,7 +266,8 @@ nl_norm_stats <- function(st) {
   if (nl_norm_is_fixed(st)) {
     list(mean = as.double(st$fixed_mean), variance = as.double(st$fixed_variance))
   } else {
-    list(mean = as.double(st$weights$mean), variance = as.double(st$weights$variance))
+    w <- nl_weights_all(st)
+    list(mean = as.double(w$mean), variance = as.double(w$variance))
   }
 }
 
@@ -353,7 +354,7 @@ nl_norm_broadcast_stat <- function(layer, name) {
   v <- if (nl_norm_is_fixed(st)) {
     if (name == "mean") st$fixed_mean else st$fixed_variance
   } else {
-    st$weights[[name]]
+    nl_weight_get(st, name)
   }
   bshape <- rep(1L, st$build_rank)
   bshape[st$kept_axes] <- as.integer(st$kept_shape)

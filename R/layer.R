@@ -21,7 +21,7 @@ nl_new_layer <- function(type, class_name, config, name = NULL, trainable = TRUE
   st$trainable <- trainable
   st$built <- FALSE
   st$config <- config
-  st$weights <- list()
+  nl_weights_replace(st, list())
   st$weight_info <- list()
   st$input_shape <- NULL
   st$input_spec <- NULL

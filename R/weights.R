@@ -52,7 +52,7 @@ nl_weight_slots <- function(object, trainable = NA) {
 get_weights <- function(object, trainable = NA) {
   nl_check_layer_arg(object)
   nl_check_flag(trainable, na_ok = TRUE)
-  lapply(nl_weight_slots(object, trainable), function(s) s$st$weights[[s$name]])
+  nl_weight_get_slots(nl_weight_slots(object, trainable))
 }
 
 #' @rdname get_weights
@@ -72,7 +72,7 @@ set_weights <- function(object, weights) {
   new <- vector("list", length(slots))
   for (i in seq_along(slots)) {
     s <- slots[[i]]
-    old <- s$st$weights[[s$name]]
+    old <- nl_weight_get(s$st, s$name)
     w <- weights[[i]]
     exp_shape <- s$st$weight_info[[s$name]]$shape
     got <- if (is.null(dim(w))) length(w) else dim(w)
@@ -97,10 +97,7 @@ set_weights <- function(object, weights) {
     }
     new[[i]] <- nl_shape_value(as.double(w), exp_shape)
   }
-  for (i in seq_along(slots)) {
-    s <- slots[[i]]
-    s$st$weights[[s$name]] <- new[[i]]
-  }
+  nl_weight_set_slots(slots, new)
   invisible(object)
 }
 
