@@ -91,16 +91,6 @@ adapt.default <- function(object, data, ..., batch_size = NULL, steps = NULL) {
            "type")
 }
 
-nl_adapt_check_count <- function(x, arg, call = rlang::caller_env()) {
-  if (is.null(x)) return(NULL)
-  if (!is.numeric(x) || length(x) != 1 || is.na(x) || !is.finite(x) ||
-      x < 1 || x != trunc(x)) {
-    nl_abort(c("{.arg {arg}} must be a positive whole number or {.code NULL}.",
-               x = "You supplied {nl_describe(x)}."), "value", call = call)
-  }
-  as.double(x)
-}
-
 # A batch as a double array with a dim attribute. `i` is the batch number
 # (NULL when the data is a single array).
 nl_adapt_as_array <- function(b, i = NULL, call = rlang::caller_env()) {
@@ -236,16 +226,16 @@ nl_norm_adapt <- function(object, data, ..., batch_size, steps, na.rm) {
                i = "Pass an array, a data frame, a list of batches or a function that returns batches."),
              "data")
   }
-  batch_size <- nl_adapt_check_count(batch_size, "batch_size")
-  steps <- nl_adapt_check_count(steps, "steps")
+  batch_size <- nl_check_batch_size(batch_size, default = NULL)
+  steps <- nl_check_count(steps, "steps", min = 1, null_ok = TRUE)
   na_rm <- nl_check_flag(na.rm, "na.rm")
   src <- nl_adapt_source(data, batch_size)
   res <- nl_norm_adapt_stream(object, src, steps, na_rm)
   # Everything is computed: now build (if needed) and assign.
   nl_with_rollback(list(object), {
     if (!isTRUE(st$built)) nl_layer_prepare(object, res$shape)
-    st$weights$mean <- nl_shape_value(res$mean, st$kept_shape)
-    st$weights$variance <- nl_shape_value(res$variance, st$kept_shape)
+    nl_weight_set(st, "mean", nl_shape_value(res$mean, st$kept_shape))
+    nl_weight_set(st, "variance", nl_shape_value(res$variance, st$kept_shape))
   })
   if (res$rank == 1L && !is.null(st$config$axis)) {
     nl_warn(c("{.fn adapt} received 1-D data, so the kept axis is the batch axis.",

@@ -32,15 +32,8 @@ array_reshape <- function(x, dim, order = c("C", "F")) {
     nl_abort(c("{.arg x} must be an atomic vector, matrix or array.",
                x = "You supplied {nl_describe(x)}."), "type")
   }
-  if (!is.character(order) || length(order) == 0) {
-    nl_abort(c("{.arg order} must be {.val C} or {.val F}.", x = "You supplied {nl_describe(order)}."),
-             "value")
-  }
-  order <- order[1]
-  if (!order %in% c("C", "F")) {
-    nl_abort(c("{.arg order} must be {.val C} or {.val F}.", x = "You supplied {.val {order}}."),
-             "value")
-  }
+  if (is.character(order) && length(order) > 1) order <- order[1]
+  order <- nl_check_choice(order, c("C", "F"))
   from <- if (is.null(base::dim(x))) length(x) else base::dim(x)
   d <- nl_resolve_newshape(nl_as_dims(dim, "dim"), length(x), from, arg = "dim")
   attributes(x) <- NULL

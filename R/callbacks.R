@@ -89,13 +89,9 @@ nl_set_stop_training <- function(model, value = TRUE) {
 # ---- shared helpers -------------------------------------------------------------
 
 nl_check_monitor <- function(monitor, call = rlang::caller_env()) {
-  if (!rlang::is_string(monitor) || is.na(monitor) || !nzchar(monitor)) {
-    nl_abort(c("{.arg monitor} must be the name of a logged quantity.",
-               x = "You supplied {nl_describe(monitor)}.",
-               i = "For example {.val val_loss}, {.val loss} or {.val val_accuracy}."),
-             "value", call = call)
-  }
-  monitor
+  nl_check_string(monitor, "monitor", what = "the name of a logged quantity",
+                  hint = "For example {.val val_loss}, {.val loss} or {.val val_accuracy}.",
+                  call = call)
 }
 
 nl_check_verbose_flag <- function(verbose, call = rlang::caller_env()) {
@@ -553,11 +549,10 @@ callback_lambda <- function(on_epoch_begin = NULL, on_epoch_end = NULL, on_train
 #'     callbacks = list(callback_csv_logger(path)))
 #' read.csv(path)
 callback_csv_logger <- function(filename, separator = ",", append = FALSE) {
-  if (missing(filename) || !rlang::is_string(filename) || is.na(filename) || !nzchar(filename)) {
-    nl_abort(c("{.arg filename} must be a file path.",
-               x = if (missing(filename)) "It is missing." else "You supplied {nl_describe(filename)}."),
-             "value")
+  if (missing(filename)) {
+    nl_abort(c("{.arg filename} must be a file path.", x = "It is missing."), "value")
   }
+  nl_check_string(filename, "filename", what = "a file path")
   if (!rlang::is_string(separator) || is.na(separator) || nchar(separator) != 1) {
     nl_abort(c("{.arg separator} must be a single character.",
                x = "You supplied {nl_describe(separator)}."), "value")
@@ -649,11 +644,10 @@ callback_model_checkpoint <- function(filepath, monitor = "val_loss", verbose = 
                                       save_best_only = FALSE, save_weights_only = FALSE,
                                       mode = "auto", save_freq = "epoch",
                                       initial_value_threshold = NULL) {
-  if (missing(filepath) || !rlang::is_string(filepath) || is.na(filepath) || !nzchar(filepath)) {
-    nl_abort(c("{.arg filepath} must be a file path.",
-               x = if (missing(filepath)) "It is missing." else "You supplied {nl_describe(filepath)}."),
-             "value")
+  if (missing(filepath)) {
+    nl_abort(c("{.arg filepath} must be a file path.", x = "It is missing."), "value")
   }
+  nl_check_string(filepath, "filepath", what = "a file path")
   monitor <- nl_check_monitor(monitor)
   verbose <- nl_check_verbose_flag(verbose)
   save_best_only <- nl_check_flag(save_best_only, "save_best_only")

@@ -35,7 +35,7 @@
 constraint_maxnorm <- function(max_value = 2L, axis = 1L) {
   max_value <- nl_check_number(max_value, min = 0,
                                what = "a non-negative number")
-  axis <- nl_check_constraint_axis(axis)
+  axis <- nl_check_axis_arg(axis)
   nl_family_object("constraint", "MaxNorm",
                    list(max_value = max_value, axis = axis))
 }
@@ -50,7 +50,7 @@ constraint_minmaxnorm <- function(min_value = 0, max_value = 1, rate = 1,
                                what = "a number not below `min_value`")
   rate <- nl_check_number(rate, min = 0, max = 1,
                           what = "a number between 0 and 1")
-  axis <- nl_check_constraint_axis(axis)
+  axis <- nl_check_axis_arg(axis)
   nl_family_object(
     "constraint", "MinMaxNorm",
     list(min_value = min_value, max_value = max_value, rate = rate,
@@ -61,7 +61,7 @@ constraint_minmaxnorm <- function(min_value = 0, max_value = 1, rate = 1,
 #' @rdname constraint_maxnorm
 #' @export
 constraint_unitnorm <- function(axis = 1L) {
-  axis <- nl_check_constraint_axis(axis)
+  axis <- nl_check_axis_arg(axis)
   nl_family_object("constraint", "UnitNorm", list(axis = axis))
 }
 
@@ -76,21 +76,6 @@ constraint_unitnorm <- function(axis = 1L) {
 #' constraint_nonneg()
 constraint_nonneg <- function() {
   nl_family_object("constraint", "NonNeg")
-}
-
-nl_check_constraint_axis <- function(axis, arg = rlang::caller_arg(axis),
-                                     call = rlang::caller_env()) {
-  ok <- is.numeric(axis) && length(axis) > 0 && !anyNA(axis) &&
-    all(is.finite(axis)) && all(axis == round(axis)) && all(axis != 0)
-  if (!ok) {
-    nl_abort(
-      c("{.arg {arg}} must be a vector of non-zero whole numbers.",
-        x = "You supplied {nl_describe(axis)}.",
-        i = "Axes are 1-based; use negative values to count from the end."),
-      kind = "axis", call = call
-    )
-  }
-  as.integer(axis)
 }
 
 nl_constraint_registry <- function() {

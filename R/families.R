@@ -146,65 +146,6 @@ nl_formal_names <- function(fn) {
   if (is.null(f)) NULL else names(formals(f))
 }
 
-# ---- Argument checks ------------------------------------------------------
-
-nl_check_number <- function(x, arg = rlang::caller_arg(x), min = -Inf,
-                            max = Inf, call = rlang::caller_env(),
-                            what = NULL) {
-  ok <- is.numeric(x) && length(x) == 1 && !is.na(x) && is.finite(x) &&
-    x >= min && x <= max
-  if (!ok) {
-    if (is.null(what)) {
-      what <- if (is.finite(min) && is.finite(max)) sprintf("a number between %s and %s", min, max)
-              else if (is.finite(min)) sprintf("a finite number of at least %s", min)
-              else if (is.finite(max)) sprintf("a finite number of at most %s", max)
-              else "a finite number"
-    }
-    nl_abort(
-      c("{.arg {arg}} must be {what}.", x = "You supplied {nl_describe(x)}."),
-      kind = "value",
-      call = call
-    )
-  }
-  as.double(x)
-}
-
-nl_check_choice <- function(x, choices, arg = rlang::caller_arg(x),
-                            call = rlang::caller_env()) {
-  if (!rlang::is_string(x) || !x %in% choices) {
-    nl_abort(
-      c(
-        "{.arg {arg}} must be one of {.or {.val {choices}}}.",
-        x = "You supplied {nl_describe(x)}."
-      ),
-      kind = "value",
-      call = call
-    )
-  }
-  x
-}
-
-nl_check_seed <- function(seed, arg = rlang::caller_arg(seed),
-                          call = rlang::caller_env()) {
-  if (is.null(seed)) {
-    return(NULL)
-  }
-  ok <- is.numeric(seed) && length(seed) == 1 && !is.na(seed) &&
-    is.finite(seed) && seed == round(seed) &&
-    abs(seed) <= .Machine$integer.max
-  if (!ok) {
-    nl_abort(
-      c(
-        "{.arg {arg}} must be `NULL` or a whole number.",
-        x = "You supplied {nl_describe(seed)}."
-      ),
-      kind = "value",
-      call = call
-    )
-  }
-  as.integer(seed)
-}
-
 # ---- print() --------------------------------------------------------------
 
 nl_format_config_value <- function(v) {

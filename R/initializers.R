@@ -351,7 +351,8 @@ nl_get_initializer <- function(x, arg = rlang::caller_arg(x),
 }
 
 nl_initialize <- function(init, shape, call = rlang::caller_env()) {
-  shape <- nl_check_init_shape(shape, call)
+  shape <- as.double(nl_check_shape(shape, "shape", min = 0, na_ok = FALSE, empty_ok = TRUE,
+                                    call = call))
   n <- prod(shape)
   cfg <- init$config
   cls <- init$class_name
@@ -379,19 +380,6 @@ nl_initialize <- function(init, shape, call = rlang::caller_env()) {
     }
   )
   if (length(shape) <= 1) as.vector(values) else array(values, dim = shape)
-}
-
-nl_check_init_shape <- function(shape, call) {
-  ok <- is.numeric(shape) && !anyNA(shape) && all(is.finite(shape)) &&
-    all(shape >= 0) && all(shape == round(shape))
-  if (!ok) {
-    nl_abort(
-      c("{.arg shape} must be a vector of non-negative whole numbers.",
-        x = "You supplied {nl_describe(shape)}."),
-      kind = "shape", call = call
-    )
-  }
-  as.double(shape)
 }
 
 nl_format_dims <- function(shape) paste(shape, collapse = ", ")

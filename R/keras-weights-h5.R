@@ -210,7 +210,7 @@ nl_keras_assign_weights <- function(slots) {
     if (identical(s$name, "count")) {
       s$st$keras_count <- s$value
     } else {
-      s$st$weights[[s$name]] <- nl_shape_value(s$value, s$st$weight_info[[s$name]]$shape)
+      nl_weight_set(s$st, s$name, nl_shape_value(s$value, s$st$weight_info[[s$name]]$shape))
     }
   }
   invisible(NULL)
@@ -267,7 +267,7 @@ nl_keras_write_layers <- function(model, parent, dtype) {
         if (identical(nm, "count")) {
           nl_h5_write_value(v, as.character(j - 1L), st$keras_count %||% 0, integer(), "int64")
         } else {
-          nl_h5_write_value(v, as.character(j - 1L), st$weights[[nm]],
+          nl_h5_write_value(v, as.character(j - 1L), nl_weight_get(st, nm),
                             nl_keras_var_shape(st, nm), dtype)
         }
       }

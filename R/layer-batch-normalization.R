@@ -235,11 +235,11 @@ nl_layer_build.nl_batch_normalization <- function(layer, input_shape) {
   if (cfg$renorm) {
     nl_add_weight(layer, "moving_stddev", C, cfg$moving_variance_initializer,
                   trainable = FALSE)
-    st$weights$moving_stddev <- sqrt(st$weights$moving_stddev)
+    nl_weight_set(st, "moving_stddev", sqrt(nl_weight_get(st, "moving_stddev")))
     nl_add_weight(layer, "renorm_mean", C, cfg$moving_mean_initializer, trainable = FALSE)
     nl_add_weight(layer, "renorm_stddev", C, cfg$moving_variance_initializer,
                   trainable = FALSE)
-    st$weights$renorm_stddev <- sqrt(st$weights$renorm_stddev)
+    nl_weight_set(st, "renorm_stddev", sqrt(nl_weight_get(st, "renorm_stddev")))
   }
   st$axis_pos <- axis
   st$input_spec <- list(rank = length(input_shape), axes = stats::setNames(C, axis))
@@ -261,7 +261,7 @@ nl_layer_forward_masked.nl_batch_normalization <- function(layer, x, training, m
 nl_bn_forward <- function(layer, x, training, mask = NULL) {
   st <- nl_state(layer)
   cfg <- st$config
-  w <- st$weights
+  w <- nl_weights_all(st)
   d <- dim(x)
   axis <- st$axis_pos
   runs <- nl_runs(d, setdiff(seq_along(d), axis))
@@ -284,8 +284,8 @@ nl_bn_forward <- function(layer, x, training, mask = NULL) {
     dim(y) <- d
     m <- cfg$momentum
     # Update only after the kernel succeeded (a failed call changes nothing).
-    st$weights$moving_mean <- w$moving_mean * m + res$mean * (1 - m)
-    st$weights$moving_variance <- w$moving_variance * m + res$var * (1 - m)
+    nl_weight_set(st, "moving_mean", w$moving_mean * m + res$mean * (1 - m))
+    nl_weight_set(st, "moving_variance", w$moving_variance * m + res$var * (1 - m))
     cache <- list(x = x, runs = runs, mean = res$mean, rstd = 1 / sqrt(res$var + eps),
                   gamma = w$gamma, batch_stats = TRUE, masked = !is.null(mom))
     return(list(output = y, cache = cache))
@@ -304,7 +304,7 @@ nl_bn_forward <- function(layer, x, training, mask = NULL) {
 nl_bn_forward_renorm <- function(layer, x, runs, mom = NULL) {
   st <- nl_state(layer)
   cfg <- st$config
-  w <- st$weights
+  w <- nl_weights_all(st)
   eps <- cfg$epsilon
   masked <- !is.null(mom)
   if (!masked) mom <- nl_kernel_moments(x, runs)
@@ -326,11 +326,11 @@ nl_bn_forward_renorm <- function(layer, x, runs, mom = NULL) {
   m <- cfg$momentum
   rm <- cfg$renorm_momentum
   moving_stddev <- w$moving_stddev * m + s_b * (1 - m)
-  st$weights$renorm_mean <- w$renorm_mean * rm + mom$mean * (1 - rm)
-  st$weights$renorm_stddev <- w$renorm_stddev * rm + s_b * (1 - rm)
-  st$weights$moving_mean <- w$moving_mean * m + mom$mean * (1 - m)
-  st$weights$moving_stddev <- moving_stddev
-  st$weights$moving_variance <- pmax(moving_stddev^2 - eps, 0)
+  nl_weight_set(st, "renorm_mean", w$renorm_mean * rm + mom$mean * (1 - rm))
+  nl_weight_set(st, "renorm_stddev", w$renorm_stddev * rm + s_b * (1 - rm))
+  nl_weight_set(st, "moving_mean", w$moving_mean * m + mom$mean * (1 - m))
+  nl_weight_set(st, "moving_stddev", moving_stddev)
+  nl_weight_set(st, "moving_variance", pmax(moving_stddev^2 - eps, 0))
   cache <- list(x = x, runs = runs, mean = mom$mean, rstd = rstd, gamma = gamma_eff,
                 batch_stats = TRUE, r = r, d = dd, masked = masked)
   list(output = y, cache = cache)
@@ -388,7 +388,7 @@ nl_layer_backward.nl_batch_normalization <- function(layer, cache, dy) {
   # dgamma = r * sum(dy * xhat) + d * sum(dy).
   dgamma <- if (is.null(cache$r)) g$dgamma else cache$r * g$dgamma + cache$d * g$dbeta
   grads <- list()
-  if (!is.null(st$weights$gamma)) grads$gamma <- as.double(dgamma)
-  if (!is.null(st$weights$beta)) grads$beta <- as.double(g$dbeta)
+  if (!is.null(nl_weight_get(st, "gamma"))) grads$gamma <- as.double(dgamma)
+  if (!is.null(nl_weight_get(st, "beta"))) grads$beta <- as.double(g$dbeta)
   list(dx = dx, grads = grads)
 }

@@ -72,11 +72,7 @@ nl_layer_run <- function(layer, x, training = FALSE, call = rlang::caller_env(),
 
 nl_resolve_training <- function(training, call = rlang::caller_env()) {
   if (is.null(training)) return(FALSE)
-  if (!is.logical(training) || length(training) != 1 || is.na(training)) {
-    nl_abort(c("{.arg training} must be {.code TRUE}, {.code FALSE} or {.code NULL}.",
-               x = "You supplied {nl_describe(training)}."), "value", call = call)
-  }
-  training
+  nl_check_flag(training, "training", null_ok = TRUE, call = call)
 }
 
 # What happens when a layer (or model) is called with an object.

@@ -88,12 +88,7 @@ layer_dense <- function(object, units, activation = NULL, use_bias = TRUE,
 }
 
 nl_check_units <- function(units, call = rlang::caller_env()) {
-  if (!is.numeric(units) || length(units) != 1 || is.na(units) || units < 1 ||
-      units != trunc(units) || !is.finite(units)) {
-    nl_abort(c("{.arg units} must be a positive whole number.",
-               x = "You supplied {nl_describe(units)}."), "value", call = call)
-  }
-  as.integer(units)
+  as.integer(nl_check_count(units, "units", min = 1, call = call))
 }
 
 # The legacy `input_shape`/`input_dim` base-layer argument: warns like Keras 3
@@ -149,7 +144,7 @@ nl_layer_build.nl_dense <- function(layer, input_shape) {
 #' @export
 nl_layer_forward.nl_dense <- function(layer, x, training) {
   st <- nl_state(layer)
-  w <- st$weights
+  w <- nl_weights_all(st)
   act <- st$config$activation
   code <- nl_activation_code(act)
   if (!is.double(x)) storage.mode(x) <- "double"
@@ -168,7 +163,7 @@ nl_layer_forward.nl_dense <- function(layer, x, training) {
 #' @export
 nl_layer_backward.nl_dense <- function(layer, cache, dy) {
   st <- nl_state(layer)
-  w <- st$weights
+  w <- nl_weights_all(st)
   act <- st$config$activation
   code <- nl_activation_code(act)
   if (!is.double(dy)) storage.mode(dy) <- "double"

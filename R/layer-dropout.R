@@ -56,22 +56,8 @@ layer_dropout <- function(object, rate, noise_shape = NULL, seed = NULL, ...) {
   if (rate >= 1) {
     nl_abort(c("{.arg rate} must be less than 1.", x = "You supplied {rate}."), "value")
   }
-  if (!is.null(noise_shape)) {
-    ok <- is.numeric(noise_shape) || (is.logical(noise_shape) && all(is.na(noise_shape)))
-    if (!ok || length(noise_shape) == 0 ||
-        any(!is.na(noise_shape) & (noise_shape < 1 | noise_shape != trunc(noise_shape)))) {
-      nl_abort(c("{.arg noise_shape} must be {.code NULL} or a vector of positive whole numbers (or {.code NA}).",
-                 x = "You supplied {nl_describe(noise_shape)}."), "value")
-    }
-    noise_shape <- as.integer(noise_shape)
-  }
-  if (!is.null(seed)) {
-    if (!is.numeric(seed) || length(seed) != 1 || is.na(seed) || seed != trunc(seed)) {
-      nl_abort(c("{.arg seed} must be {.code NULL} or a whole number.",
-                 x = "You supplied {nl_describe(seed)}."), "value")
-    }
-    seed <- as.integer(seed)
-  }
+  noise_shape <- nl_check_shape(noise_shape, null_ok = TRUE, kind = "value")
+  seed <- nl_check_seed(seed)
   config <- list(rate = rate, noise_shape = noise_shape, seed = seed)
   input_shape <- nl_legacy_input_shape(dots)
   layer <- nl_new_layer("dropout", config, name = dots$name,

@@ -164,8 +164,8 @@ nl_layer_build.nl_group_normalization <- function(layer, input_shape) {
 nl_layer_forward.nl_group_normalization <- function(layer, x, training) {
   st <- nl_state(layer)
   p <- st$plan
-  res <- nl_kernel_group_norm(x, p$axis, p$groups, st$weights$gamma, st$weights$beta,
-                              st$config$epsilon)
+  w <- nl_weights_all(st)
+  res <- nl_kernel_group_norm(x, p$axis, p$groups, w$gamma, w$beta, st$config$epsilon)
   list(output = res$y, cache = list(x = x, mean = res$mean, rstd = res$rstd))
 }
 
@@ -173,10 +173,10 @@ nl_layer_forward.nl_group_normalization <- function(layer, x, training) {
 nl_layer_backward.nl_group_normalization <- function(layer, cache, dy) {
   st <- nl_state(layer)
   p <- st$plan
-  g <- nl_kernel_group_backward(cache$x, dy, p$axis, p$groups, cache$mean, cache$rstd,
-                                st$weights$gamma)
+  w <- nl_weights_all(st)
+  g <- nl_kernel_group_backward(cache$x, dy, p$axis, p$groups, cache$mean, cache$rstd, w$gamma)
   grads <- list()
-  if (!is.null(st$weights$gamma)) grads$gamma <- as.vector(g$dgamma)
-  if (!is.null(st$weights$beta)) grads$beta <- as.vector(g$dbeta)
+  if (!is.null(w$gamma)) grads$gamma <- as.vector(g$dgamma)
+  if (!is.null(w$beta)) grads$beta <- as.vector(g$dbeta)
   list(dx = g$dx, grads = grads)
 }

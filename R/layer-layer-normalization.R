@@ -127,7 +127,8 @@ nl_layer_build.nl_layer_normalization <- function(layer, input_shape) {
 nl_layer_forward.nl_layer_normalization <- function(layer, x, training) {
   st <- nl_state(layer)
   # the statistics are kept for the backward pass only when training
-  res <- nl_layer_norm_compute(x, st$reduced_axes, st$weights$gamma, st$weights$beta,
+  w <- nl_weights_all(st)
+  res <- nl_layer_norm_compute(x, st$reduced_axes, w$gamma, w$beta,
                                st$config$epsilon, st$config$rms_scaling,
                                keep_stats = training)
   list(output = res$y, cache = list(x = x, mean = res$mean, rstd = res$rstd, runs = res$runs))
@@ -139,10 +140,11 @@ nl_layer_backward.nl_layer_normalization <- function(layer, cache, dy) {
   if (st$config$rms_scaling) {
     nl_abort("The deprecated {.arg rms_scaling} mode has no backward pass.", "state")
   }
+  w <- nl_weights_all(st)
   g <- nl_kernel_norm_backward(cache$x, dy, cache$runs, cache$mean, cache$rstd,
-                               st$weights$gamma, param_on = "reduced", batch_stats = TRUE)
+                               w$gamma, param_on = "reduced", batch_stats = TRUE)
   grads <- list()
-  if (!is.null(st$weights$gamma)) grads$gamma <- nl_shape_value(g$dgamma, st$weight_info$gamma$shape)
-  if (!is.null(st$weights$beta)) grads$beta <- nl_shape_value(g$dbeta, st$weight_info$beta$shape)
+  if (!is.null(w$gamma)) grads$gamma <- nl_shape_value(g$dgamma, st$weight_info$gamma$shape)
+  if (!is.null(w$beta)) grads$beta <- nl_shape_value(g$dbeta, st$weight_info$beta$shape)
   list(dx = g$dx, grads = grads)
 }

@@ -20,7 +20,8 @@
     optimizer = st$compiled$optimizer,
     dtype = "float64",
     {
-      if (!is.null(st$weights[[name]])) return(st$weights[[name]])
+      w <- nl_weight_get(st, name)
+      if (!is.null(w)) return(w)
       if (name %in% names(st$config)) return(st$config[[name]])
       val <- nl_layer_dollar(x, name)
       if (is.null(val)) val <- nl_layer_method(x, name)
@@ -171,7 +172,7 @@ nl_layer_dollar.default <- function(layer, name) NULL
       identical(value$state, st$compiled$optimizer$state)) {
     return(x)
   }
-  if (name %in% names(st$weights)) {
+  if (name %in% names(nl_weights_all(st))) {
     nl_abort(c("Weights cannot be assigned with {.code $<-}.",
                i = "Use {.fn set_weights} to replace {.val {name}}."), "state")
   }
@@ -187,7 +188,7 @@ nl_layer_dollar.default <- function(layer, name) NULL
   st <- nl_state(x)
   nms <- c("name", "trainable", "built", "weights", "trainable_weights",
            "non_trainable_weights", "losses", "input_shape", "output_shape", "config",
-           names(st$weights), names(st$config), nl_method_names_for(x))
+           names(nl_weights_all(st)), names(st$config), nl_method_names_for(x))
   grep(pattern, unique(nms), value = TRUE)
 }
 

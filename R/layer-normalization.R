@@ -123,7 +123,7 @@ layer_normalization <- function(object, axis = -1L, mean = NULL, variance = NULL
   object <- if (missing(object)) NULL else object
   dots <- list(...)
   nl_check_dots(dots, c("name", "trainable", "dtype"), layer = TRUE)
-  axis <- nl_check_axis_arg(axis, "axis", allow_null = TRUE)
+  axis <- nl_check_axis_arg(axis, "axis", null_ok = TRUE)
   invert <- nl_check_flag(invert, "invert")
   nl_norm_check_given(mean, variance, axis)
   config <- list(axis = axis, invert = invert)
@@ -300,7 +300,8 @@ nl_norm_stats <- function(st) {
   if (nl_norm_is_fixed(st)) {
     list(mean = as.double(st$fixed_mean), variance = as.double(st$fixed_variance))
   } else {
-    list(mean = as.double(st$weights$mean), variance = as.double(st$weights$variance))
+    w <- nl_weights_all(st)
+    list(mean = as.double(w$mean), variance = as.double(w$variance))
   }
 }
 
@@ -367,7 +368,7 @@ nl_norm_broadcast_stat <- function(layer, name) {
   v <- if (nl_norm_is_fixed(st)) {
     if (name == "mean") st$fixed_mean else st$fixed_variance
   } else {
-    st$weights[[name]]
+    nl_weight_get(st, name)
   }
   bshape <- rep(1L, st$build_rank)
   bshape[st$kept_axes] <- as.integer(st$kept_shape)

@@ -78,13 +78,15 @@ nl_layer_build.nl_rms_normalization <- function(layer, input_shape) {
 #' @export
 nl_layer_forward.nl_rms_normalization <- function(layer, x, training) {
   st <- nl_state(layer)
-  res <- nl_kernel_rms_norm(x, st$reduced_axes, as.vector(st$weights$scale), st$config$epsilon)
+  scale <- as.vector(nl_weight_get(st, "scale"))
+  res <- nl_kernel_rms_norm(x, st$reduced_axes, scale, st$config$epsilon)
   list(output = res$y, cache = list(x = x, rstd = res$rstd))
 }
 
 #' @export
 nl_layer_backward.nl_rms_normalization <- function(layer, cache, dy) {
   st <- nl_state(layer)
-  g <- nl_kernel_rms_backward(cache$x, dy, st$reduced_axes, cache$rstd, as.vector(st$weights$scale))
+  scale <- as.vector(nl_weight_get(st, "scale"))
+  g <- nl_kernel_rms_backward(cache$x, dy, st$reduced_axes, cache$rstd, scale)
   list(dx = g$dx, grads = list(scale = nl_shape_value(g$dscale, st$weight_info$scale$shape)))
 }

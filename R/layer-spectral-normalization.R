@@ -130,14 +130,14 @@ nl_kernel_layer_classes <- c("nl_dense")
 # kernel (or embeddings) as stored, and the assignment of a new value.
 
 nl_spectral_kernel <- function(inner) {
-  w <- nl_state(inner)$weights
+  w <- nl_weights_all(inner)
   w$kernel %||% w$embeddings
 }
 
 nl_spectral_set_kernel <- function(inner, value) {
   st <- nl_state(inner)
-  nm <- if (!is.null(st$weights$kernel)) "kernel" else "embeddings"
-  st$weights[[nm]] <- value
+  nm <- if (!is.null(nl_weight_get(st, "kernel"))) "kernel" else "embeddings"
+  nl_weight_set(st, nm, value)
   invisible(inner)
 }
 
@@ -198,10 +198,11 @@ nl_layer_forward.nl_spectral_normalization <- function(layer, x, training) {
   if (training) {
     kernel <- nl_spectral_kernel(inner)
     if (any(kernel != 0)) {
-      res <- nl_spectral_normalize(kernel, st$weights$vector_u, st$config$power_iterations)
+      u <- nl_weight_get(st, "vector_u")
+      res <- nl_spectral_normalize(kernel, u, st$config$power_iterations)
       # validate by running the wrapped layer's own checks before mutating
       nl_check_input_spec(inner, dim(x))
-      st$weights$vector_u <- nl_shape_value(as.double(res$u), st$weight_info$vector_u$shape)
+      nl_weight_set(st, "vector_u", nl_shape_value(as.double(res$u), st$weight_info$vector_u$shape))
       nl_spectral_set_kernel(inner, res$kernel)
     }
   }

@@ -22,7 +22,7 @@ nl_new_layer <- function(type, config, name = NULL, trainable = TRUE,
   st$trainable <- trainable
   st$built <- FALSE
   st$config <- config
-  st$weights <- list()
+  nl_weights_replace(st, list())
   st$weight_info <- list()
   st$input_shape <- NULL
   st$input_spec <- NULL
@@ -46,50 +46,8 @@ nl_is_multi_input <- function(layer) {
   !inherits(layer, "nl_model") && isTRUE(nl_state(layer)$multi_input)
 }
 
-nl_check_flag <- function(x, arg, call = rlang::caller_env()) {
-  if (!is.logical(x) || length(x) != 1 || is.na(x)) {
-    nl_abort(c("{.arg {arg}} must be {.code TRUE} or {.code FALSE}.",
-               x = "You supplied {nl_describe(x)}."), "value", call = call)
-  }
-  x
-}
-
-# Named `...` arguments that a layer does not know are refused.
-#
-# Layer constructors call `nl_check_dots(dots, <own extra args>, layer = TRUE)`:
-# then keras3's common base-layer arguments (`nl_base_layer_args`: input_shape,
-# batch_input_shape, batch_size, input_dim, dtype, input_dtype, name, trainable,
-# weights, autocast) are accepted and validated here, and handed to the
-# nl_new_layer() call of the same constructor (through its frame), which applies
-# name/trainable; nl_compose() then builds the layer for `input_shape` and sets
-# `weights`. So a constructor needs nothing else to support them.
-nl_check_dots <- function(dots, known = character(), call = rlang::caller_env(),
-                          layer = FALSE) {
-  if (layer) known <- union(known, nl_base_layer_args)
-  if (length(dots) == 0) {
-    if (layer && is.environment(call)) assign(".nl_base_args", list(), envir = call)
-    return(invisible(dots))
-  }
-  nms <- names(dots)
-  if (is.null(nms) || any(nms == "")) {
-    nl_abort(c("All arguments passed through {.arg ...} must be named.",
-               i = "Name the argument, e.g. {.code name = \"norm\"}."),
-             "argument", call = call)
-  }
-  unknown <- setdiff(nms, known)
-  if (length(unknown) > 0) {
-    nl_abort(c("Unknown argument{?s} {.arg {unknown}}.",
-               i = if (length(known)) "Arguments accepted through {.arg ...}: {.arg {known}}."
-                   else "This layer takes no extra arguments through {.arg ...}."),
-             "argument", call = call)
-  }
-  if (layer) {
-    base <- nl_check_base_args(dots[intersect(nms, nl_base_layer_args)], call = call)
-    if (is.environment(call)) assign(".nl_base_args", base, envir = call)
-  }
-  invisible(dots)
-}
-
+# keras3's common base-layer arguments, accepted through `...` by every layer
+# constructor (nl_check_dots(layer = TRUE), R/checks.R).
 nl_base_layer_args <- c("input_shape", "batch_input_shape", "batch_size", "input_dim",
                         "dtype", "input_dtype", "name", "trainable", "weights", "autocast")
 
@@ -104,12 +62,7 @@ nl_check_base_args <- function(args, call = rlang::caller_env()) {
   }
   bs <- NA_integer_
   if (!is.null(args$batch_size)) {
-    b <- args$batch_size
-    if (!is.numeric(b) || length(b) != 1 || is.na(b) || b < 1 || b != trunc(b)) {
-      nl_abort(c("{.arg batch_size} must be a positive whole number.",
-                 x = "You supplied {nl_describe(b)}."), "value", call = call)
-    }
-    bs <- as.integer(b)
+    bs <- as.integer(nl_check_count(args$batch_size, "batch_size", min = 1, call = call))
   }
   given <- intersect(c("input_shape", "input_dim", "batch_input_shape"), names(args))
   if (length(given) > 1) {
@@ -138,17 +91,6 @@ nl_check_base_args <- function(args, call = rlang::caller_env()) {
     out$weights <- w
   }
   out
-}
-
-# A layer's dtype: normlayers computes in double, so float types are accepted
-# (and all mean double precision); other types are refused.
-nl_check_layer_dtype <- function(dtype, arg = "dtype", call = rlang::caller_env()) {
-  ok <- is.character(dtype) && length(dtype) == 1 && !is.na(dtype)
-  if (ok && dtype %in% c(nl_float_dtypes, "mixed_float16", "mixed_bfloat16")) return(dtype)
-  nl_abort(c("{.arg {arg}} must be a floating-point type such as {.val float32} or {.val float64}.",
-             x = "You supplied {nl_describe(dtype)}.",
-             i = "normlayers layers compute in double precision; integer, boolean and string layers are not supported."),
-           "dtype", call = call)
 }
 
 # Applied by nl_compose() once a constructor has finished configuring the

@@ -81,7 +81,7 @@ save_model <- function(model, filepath = NULL, overwrite = FALSE, ..., dtype = "
   nl_with_call(rlang::current_call(), {
     nl_check_layer_arg(model)
     overwrite <- nl_check_flag(overwrite, "overwrite")
-    dtype <- nl_check_save_dtype(dtype)
+    dtype <- nl_check_choice(dtype, c("float32", "float64"), "dtype")
     if (is.null(filepath)) return(serialize(model, NULL))
     format <- nl_check_save_path(filepath, overwrite, c(keras = "\\.keras$", rds = "\\.rds$"),
                                  "{.file .keras} (a Keras archive) or {.file .rds} (R's own format)")
@@ -97,22 +97,11 @@ nl_save_rds <- function(model, filepath, call = rlang::caller_env()) {
   nl_move_into_place(tmp, filepath, call = call)
 }
 
-nl_check_save_dtype <- function(dtype, call = rlang::caller_env()) {
-  if (!rlang::is_string(dtype) || !dtype %in% c("float32", "float64")) {
-    nl_abort(c("{.arg dtype} must be {.val float32} or {.val float64}.",
-               x = "You supplied {nl_describe(dtype)}."), "value", call = call)
-  }
-  dtype
-}
-
 # Checks a path to write: a string, a known extension, an existing directory,
 # and no existing file unless `overwrite`. Returns the format's name.
 nl_check_save_path <- function(filepath, overwrite, formats, supported,
                                call = rlang::caller_env()) {
-  if (!is.character(filepath) || length(filepath) != 1 || is.na(filepath) || !nzchar(filepath)) {
-    nl_abort(c("{.arg filepath} must be a single file path.",
-               x = "You supplied {nl_describe(filepath)}."), "value", call = call)
-  }
+  nl_check_string(filepath, "filepath", what = "a single file path", call = call)
   hit <- names(formats)[vapply(formats, grepl, TRUE, x = tolower(filepath))]
   if (length(hit) == 0) {
     nl_abort(c("{.arg filepath} must end in {supported}.",
@@ -163,10 +152,8 @@ nl_load_raw <- function(bytes, compile, call = rlang::caller_env()) {
 }
 
 nl_load_file <- function(path, compile, call = rlang::caller_env()) {
-  if (!is.character(path) || length(path) != 1 || is.na(path)) {
-    nl_abort(c("{.arg model} must be a file path or a raw vector.",
-               x = "You supplied {nl_describe(path)}."), "value", call = call)
-  }
+  nl_check_string(path, "model", empty_ok = TRUE, what = "a file path or a raw vector",
+                  call = call)
   if (!file.exists(path) || dir.exists(path)) {
     nl_abort(c("{.arg model} names a file that does not exist.",
                x = "There is no file {.file {path}}.",
@@ -236,7 +223,7 @@ save_model_weights <- function(model, filepath, overwrite = FALSE, max_shard_siz
   nl_with_call(rlang::current_call(), {
     nl_check_layer_arg(model)
     overwrite <- nl_check_flag(overwrite, "overwrite")
-    dtype <- nl_check_save_dtype(dtype)
+    dtype <- nl_check_choice(dtype, c("float32", "float64"), "dtype")
     if (!is.null(max_shard_size)) {
       nl_abort(c("{.arg max_shard_size} is not supported.",
                  i = "normlayers writes one {.file .weights.h5} file; leave it {.code NULL}."),
@@ -279,10 +266,7 @@ load_model_weights <- function(model, filepath, skip_mismatch = FALSE, ...) {
 }
 
 nl_load_file_check <- function(path, call = rlang::caller_env()) {
-  if (!is.character(path) || length(path) != 1 || is.na(path)) {
-    nl_abort(c("{.arg filepath} must be a file path.",
-               x = "You supplied {nl_describe(path)}."), "value", call = call)
-  }
+  nl_check_string(path, "filepath", empty_ok = TRUE, what = "a file path", call = call)
   if (!file.exists(path) || dir.exists(path)) {
     nl_abort(c("{.arg filepath} names a file that does not exist.",
                x = "There is no file {.file {path}}.", i = "Check the path."), "value", call = call)

@@ -10,15 +10,6 @@ nl_unique_name <- function(prefix) {
   if (n == 0L) prefix else paste0(prefix, "_", n)
 }
 
-nl_check_name <- function(name, prefix, call = rlang::caller_env()) {
-  if (is.null(name)) return(nl_unique_name(prefix))
-  if (!is.character(name) || length(name) != 1 || is.na(name) || !nzchar(name)) {
-    nl_abort(c("{.arg name} must be a single non-empty string or {.code NULL}.",
-               x = "You supplied {nl_describe(name)}."), "name", call = call)
-  }
-  name
-}
-
 # Converts a Keras class name to its snake_case prefix.
 nl_snake_case <- function(x) {
   x <- gsub("([a-z0-9])([A-Z])", "\\1_\\2", x)

@@ -46,10 +46,8 @@ nl_op_result <- function(v, d) {
 # dtype string -> R storage mode ("double", "integer", "logical").
 nl_dtype_mode <- function(dtype, arg = "dtype", call = rlang::caller_env()) {
   if (is.null(dtype)) return(NULL)
-  if (!is.character(dtype) || length(dtype) != 1 || is.na(dtype)) {
-    nl_abort(c("{.arg {arg}} must be a single string such as {.val float32}.",
-               x = "You supplied {nl_describe(dtype)}."), "dtype", call = call)
-  }
+  nl_check_string(dtype, arg, empty_ok = TRUE, what = "a single string such as {.val float32}",
+                  kind = "dtype", call = call)
   if (dtype %in% nl_float_dtypes) return("double")
   if (dtype %in% c("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                    "uint64", "integer")) return("integer")
@@ -149,14 +147,10 @@ nl_op_unary <- function(x, f, call = rlang::caller_env()) {
   nl_op_result(f(as.vector(a)), nl_op_dims(a))
 }
 
-nl_check_keepdims <- function(keepdims, call = rlang::caller_env()) {
-  nl_check_flag(keepdims, "keepdims", call = call)
-}
-
 # Reduction over axes: `how` is "sum", "mean", "var", "std", "max", "min", "prod".
 nl_op_reduce <- function(x, axis, keepdims, how, call = rlang::caller_env()) {
   a <- nl_op_array(x, "x", call = call)
-  keepdims <- nl_check_keepdims(keepdims, call = call)
+  keepdims <- nl_check_flag(keepdims, "keepdims", call = call)
   d <- nl_op_dims(a)
   r <- length(d)
   axes <- nl_op_axes(axis, r, call = call)
@@ -277,25 +271,15 @@ op_full_like <- function(x, fill_value, dtype = NULL) {
 #' @rdname op_ones
 #' @export
 op_eye <- function(N, M = NULL, k = 0L, dtype = NULL) {
-  N <- nl_check_op_count(N, "N")
-  M <- if (is.null(M)) N else nl_check_op_count(M, "M")
-  if (!is.numeric(k) || length(k) != 1 || is.na(k) || k != trunc(k)) {
-    nl_abort(c("{.arg k} must be a whole number.", x = "You supplied {nl_describe(k)}."), "value")
-  }
+  N <- as.integer(nl_check_count(N, "N"))
+  M <- if (is.null(M)) N else as.integer(nl_check_count(M, "M"))
+  k <- nl_check_count(k, "k", min = -Inf)
   out <- matrix(0, N, M)
   i <- seq_len(N)
   j <- i + k
   ok <- j >= 1 & j <= M
   out[cbind(i[ok], j[ok])] <- 1
   nl_op_cast_mode(out, nl_dtype_mode(dtype))
-}
-
-nl_check_op_count <- function(x, arg, call = rlang::caller_env()) {
-  if (!is.numeric(x) || length(x) != 1 || is.na(x) || x < 0 || x != trunc(x)) {
-    nl_abort(c("{.arg {arg}} must be a non-negative whole number.",
-               x = "You supplied {nl_describe(x)}."), "value", call = call)
-  }
-  as.integer(x)
 }
 
 #' @rdname op_ones
@@ -306,12 +290,9 @@ op_arange <- function(start, end, step = 1L, dtype = NULL, include_end = TRUE) {
     start <- if (is.integer(end)) 1L else 1
   }
   mode <- nl_dtype_mode(dtype)
-  for (v in list(list(start, "start"), list(end, "end"), list(step, "step"))) {
-    if (!is.numeric(v[[1]]) || length(v[[1]]) != 1 || !is.finite(v[[1]])) {
-      nl_abort(c("{.arg {v[[2]]}} must be a single finite number.",
-                 x = "You supplied {nl_describe(v[[1]])}."), "value")
-    }
-  }
+  nl_check_number(start, "start")
+  nl_check_number(end, "end")
+  nl_check_number(step, "step")
   if (step == 0) nl_abort(c("{.arg step} cannot be 0.", i = "Use a positive or negative spacing."), "value")
   include_end <- nl_check_flag(include_end, "include_end")
   # number of values in [start, end] (or [start, end)), guarding round-off
@@ -467,7 +448,7 @@ op_argmin <- function(x, axis = NULL, keepdims = FALSE, zero_indexed = FALSE) {
 
 nl_op_arg_extreme <- function(x, axis, keepdims, zero_indexed, f, call = rlang::caller_env()) {
   a <- nl_op_array(x, "x", call = call)
-  keepdims <- nl_check_keepdims(keepdims, call = call)
+  keepdims <- nl_check_flag(keepdims, "keepdims", call = call)
   zero_indexed <- nl_check_flag(zero_indexed, "zero_indexed", call = call)
   d <- nl_op_dims(a)
   off <- if (zero_indexed) 1L else 0L
@@ -552,12 +533,8 @@ op_ceil <- function(x) nl_op_unary(x, ceiling)
 #' @rdname op_abs
 #' @export
 op_round <- function(x, decimals = 0L) {
-  if (!is.numeric(decimals) || length(decimals) != 1 || !is.finite(decimals) ||
-      decimals != trunc(decimals)) {
-    nl_abort(c("{.arg decimals} must be a whole number (negative rounds to tens, hundreds, ...).",
-               x = "You supplied {nl_describe(decimals)}."), "value")
-  }
-  decimals <- as.integer(decimals)
+  decimals <- as.integer(nl_check_count(decimals, "decimals", min = -Inf,
+                                        hint = "A negative number rounds to tens, hundreds, ..."))
   # numpy rounds half to even, as R's round() does
   nl_op_unary(x, function(v) round(v, decimals))
 }
@@ -956,7 +933,7 @@ op_one_hot <- function(x, num_classes, axis = -1L, dtype = NULL, sparse = FALSE,
   if (missing(num_classes)) {
     nl_abort(c("{.arg num_classes} is missing.", i = "Give the number of classes."), "missing")
   }
-  k <- nl_check_op_count(num_classes, "num_classes")
+  k <- as.integer(nl_check_count(num_classes, "num_classes"))
   a <- nl_op_array(x, "x")
   if (any(!is.na(a) & a != trunc(a))) {
     nl_abort(c("{.arg x} must hold whole numbers (class indices).",
@@ -1119,7 +1096,7 @@ op_linspace <- function(start, stop, num = 50L, endpoint = TRUE, retstep = FALSE
                         dtype = NULL, axis = 1L) {
   start <- nl_check_number(start, "start")
   stop <- nl_check_number(stop, "stop")
-  num <- nl_check_op_count(num, "num")
+  num <- as.integer(nl_check_count(num, "num"))
   endpoint <- nl_check_flag(endpoint, "endpoint")
   retstep <- nl_check_flag(retstep, "retstep")
   div <- if (endpoint) num - 1 else num

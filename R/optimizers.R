@@ -25,10 +25,7 @@ nl_new_optimizer <- function(class_name, config, base, dots, call = rlang::calle
   }
   nl_check_optimizer_unsupported(base, class_name, call = call)
   name <- base$name
-  if (!rlang::is_string(name) || is.na(name) || !nzchar(name)) {
-    nl_abort(c("{.arg name} must be a single non-empty string.",
-               x = "You supplied {nl_describe(name)}."), "value", call = call)
-  }
+  nl_check_string(name, "name", call = call)
   state <- new.env(parent = emptyenv())
   state$iterations <- 0L
   state$slots <- list()
@@ -59,10 +56,6 @@ nl_check_optimizer_unsupported <- function(base, class_name, call = rlang::calle
              "unsupported", call = call)
   }
   invisible(TRUE)
-}
-
-nl_check_lr <- function(learning_rate, call = rlang::caller_env()) {
-  nl_check_number(learning_rate, "learning_rate", min = 0, call = call)
 }
 
 # The current learning rate of an optimizer. Callbacks (learning-rate
@@ -152,7 +145,7 @@ optimizer_sgd <- function(learning_rate = 0.01, momentum = 0, nesterov = FALSE,
                           ema_overwrite_frequency = NULL, name = "SGD", ...,
                           loss_scale_factor = NULL, gradient_accumulation_steps = NULL) {
   nl_new_optimizer("SGD", list(
-    learning_rate = nl_check_lr(learning_rate),
+    learning_rate = nl_check_number(learning_rate, min = 0),
     momentum = nl_check_number(momentum, "momentum", min = 0),
     nesterov = nl_check_flag(nesterov, "nesterov")
   ), nl_optimizer_base_args(), list(...))
@@ -167,7 +160,7 @@ optimizer_adam <- function(learning_rate = 0.001, beta_1 = 0.9, beta_2 = 0.999,
                            ema_overwrite_frequency = NULL, name = "adam", ...,
                            loss_scale_factor = NULL, gradient_accumulation_steps = NULL) {
   nl_new_optimizer("Adam", list(
-    learning_rate = nl_check_lr(learning_rate),
+    learning_rate = nl_check_number(learning_rate, min = 0),
     beta_1 = nl_check_number(beta_1, "beta_1", min = 0, max = 1),
     beta_2 = nl_check_number(beta_2, "beta_2", min = 0, max = 1),
     epsilon = nl_check_number(epsilon, "epsilon", min = 0),
@@ -184,7 +177,7 @@ optimizer_rmsprop <- function(learning_rate = 0.001, rho = 0.9, momentum = 0,
                               ema_overwrite_frequency = 100L, name = "rmsprop", ...,
                               loss_scale_factor = NULL, gradient_accumulation_steps = NULL) {
   nl_new_optimizer("RMSprop", list(
-    learning_rate = nl_check_lr(learning_rate),
+    learning_rate = nl_check_number(learning_rate, min = 0),
     rho = nl_check_number(rho, "rho", min = 0, max = 1),
     momentum = nl_check_number(momentum, "momentum", min = 0),
     epsilon = nl_check_number(epsilon, "epsilon", min = 0),
@@ -245,7 +238,7 @@ print.nl_optimizer <- function(x, ...) {
 #' @export
 `$<-.nl_optimizer` <- function(x, name, value) {
   if (identical(name, "learning_rate")) {
-    nl_optimizer_set_lr(x, nl_check_lr(value))
+    nl_optimizer_set_lr(x, nl_check_number(value, "learning_rate", min = 0))
     return(x)
   }
   nl_abort(c("Cannot set {.field {name}} on an optimizer.",

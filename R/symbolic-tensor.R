@@ -67,16 +67,6 @@ keras_input <- function(shape = NULL, batch_size = NULL, dtype = NULL, sparse = 
 #' @export
 layer_input <- keras_input
 
-nl_check_shape <- function(shape, arg, call = rlang::caller_env()) {
-  if (is.list(shape)) shape <- vapply(shape, function(s) if (is.null(s)) NA_real_ else as.double(s), 1)
-  if (!(is.numeric(shape) || all(is.na(shape))) || length(shape) == 0 ||
-      any(!is.na(shape) & (shape < 1 | shape != trunc(shape)))) {
-    nl_abort(c("{.arg {arg}} must be a vector of positive whole numbers (or {.code NA}).",
-               x = "You supplied {nl_describe(shape)}."), "shape", call = call)
-  }
-  as.integer(shape)
-}
-
 #' @export
 print.nl_symbolic_tensor <- function(x, ...) {
   cat(sprintf("<KerasTensor shape=%s, dtype=float64, name=%s>\n",

@@ -48,15 +48,7 @@ nl_threads <- function() {
 #' @export
 nl_set_threads <- function(n = NULL) {
   if (!is.null(n)) {
-    ok <- is.numeric(n) && length(n) == 1L && !is.na(n) && is.finite(n) &&
-      n >= 1 && n == round(n)
-    if (!ok) {
-      nl_abort(
-        c("{.arg n} must be a positive whole number or `NULL`.",
-          x = "You supplied {nl_describe(n)}."),
-        "value"
-      )
-    }
+    nl_check_count(n, min = 1, null_ok = TRUE)
     if (n > nl_max_thread_request) {
       nl_abort(
         c("{.arg n} must be at most {nl_max_thread_request}.",

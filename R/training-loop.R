@@ -136,7 +136,9 @@ nl_training_plan <- function(model, comp, metrics, batch_rows = 1, gradients = T
 # Sum of the regularization penalties of every weight (in slot order).
 nl_plan_penalty <- function(plan) {
   total <- 0
-  for (s in plan$regs) total <- total + nl_regularizer_penalty(s$regularizer, s$st$weights[[s$name]])
+  for (s in plan$regs) {
+    total <- total + nl_regularizer_penalty(s$regularizer, nl_weight_get(s$st, s$name))
+  }
   total
 }
 
@@ -188,13 +190,13 @@ nl_batch_range <- function(x, from, count) {
 # included) and a dropout layer's random stream. Layers are built before the
 # loop, so nothing else in their state changes during a step.
 nl_step_snapshot <- function(states) {
-  lapply(states, function(st) list(weights = st$weights, rng_state = st$rng_state))
+  lapply(states, function(st) list(weights = nl_weights_all(st), rng_state = st$rng_state))
 }
 
 nl_step_restore <- function(states, snap) {
   for (i in seq_along(states)) {
     st <- states[[i]]
-    st$weights <- snap[[i]]$weights
+    nl_weights_replace(st, snap[[i]]$weights)
     if (!is.null(snap[[i]]$rng_state) || !is.null(st$rng_state)) st$rng_state <- snap[[i]]$rng_state
   }
 }
@@ -232,7 +234,8 @@ nl_train_step <- function(plan, xb, yb, swb = NULL) {
   ugrads <- nl_plan_backward(plan, fw$cache, lo$grad)
   train <- plan$train
   n_tr <- length(train)
-  weights <- grads <- vector("list", n_tr)
+  weights <- nl_weight_get_slots(train)
+  grads <- vector("list", n_tr)
   has_grad <- rep(TRUE, n_tr)
   for (i in seq_len(n_tr)) {
     s <- train[[i]]
@@ -241,10 +244,8 @@ nl_train_step <- function(plan, xb, yb, swb = NULL) {
       has_grad[i] <- FALSE
       next
     }
-    w <- s$st$weights[[s$name]]
-    weights[[i]] <- w
     g <- nl_weight_form(g, s)
-    if (!is.null(s$regularizer)) g <- g + nl_regularizer_gradient(s$regularizer, w)
+    if (!is.null(s$regularizer)) g <- g + nl_regularizer_gradient(s$regularizer, weights[[i]])
     grads[[i]] <- g
   }
   names(weights) <- plan$keys
@@ -258,8 +259,9 @@ nl_train_step <- function(plan, xb, yb, swb = NULL) {
     s <- train[[i]]
     w <- new[[i]]
     if (!is.null(s$constraint)) w <- nl_constraint_apply(s$constraint, w)
-    s$st$weights[[s$name]] <- nl_weight_form(w, s)
+    new[[i]] <- nl_weight_form(w, s)
   }
+  nl_weight_set_slots(train, new)
   res <- list(loss = loss, metrics = nl_plan_batch_metrics(plan, yb, fw$output, swb))
   ok <- TRUE
   res

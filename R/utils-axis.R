@@ -1,34 +1,7 @@
 # Axis handling: keras3's rule. A positive axis is 1-based, a negative one counts
 # from the end (-1 is the last), 0 is an error, a vector names several axes.
-
-# Checks the form of an axis argument before any shape is known.
-nl_check_axis_arg <- function(axis, arg = rlang::caller_arg(axis),
-                              allow_null = FALSE, single = FALSE,
-                              call = rlang::caller_env()) {
-  if (is.null(axis)) {
-    if (allow_null) return(NULL)
-    nl_abort(c("{.arg {arg}} must be a whole number, not {.code NULL}.",
-               i = "Use {.code -1} for the last axis."), "axis", call = call)
-  }
-  if (!is.numeric(axis) || length(axis) == 0 || anyNA(axis) ||
-      any(axis != trunc(axis)) || any(!is.finite(axis))) {
-    nl_abort(c("{.arg {arg}} must be {if (single) 'a whole number' else 'whole numbers'}.",
-               x = "You supplied {nl_describe(axis)}.",
-               i = "Axes are 1-based; use {.code -1} for the last axis."),
-             "axis", call = call)
-  }
-  if (single && length(axis) != 1) {
-    nl_abort(c("{.arg {arg}} must be a single axis.",
-               x = "You supplied {length(axis)} axes: {.val {axis}}."),
-             "axis", call = call)
-  }
-  if (any(axis == 0)) {
-    nl_abort(c("{.arg {arg}} is 1-based and cannot be 0.",
-               i = "Use {.code 1} for the first (batch) axis or {.code -1} for the last axis."),
-             "axis", call = call)
-  }
-  as.integer(axis)
-}
+# The form of an axis argument is checked by nl_check_axis_arg() (R/checks.R);
+# here axes are resolved against a rank.
 
 # Resolves axes against a rank: returns sorted positive 1-based axes.
 nl_resolve_axes <- function(axis, rank, arg = "axis", sort = TRUE,

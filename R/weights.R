@@ -51,11 +51,8 @@ nl_weight_slots <- function(object, trainable = NA) {
 #' count_params(norm)
 get_weights <- function(object, trainable = NA) {
   nl_check_layer_arg(object)
-  if (!is.logical(trainable) || length(trainable) != 1) {
-    nl_abort(c("{.arg trainable} must be {.code NA}, {.code TRUE} or {.code FALSE}.",
-               x = "You supplied {nl_describe(trainable)}."), "value")
-  }
-  lapply(nl_weight_slots(object, trainable), function(s) s$st$weights[[s$name]])
+  nl_check_flag(trainable, na_ok = TRUE)
+  nl_weight_get_slots(nl_weight_slots(object, trainable))
 }
 
 #' @rdname get_weights
@@ -75,7 +72,7 @@ set_weights <- function(object, weights) {
   new <- vector("list", length(slots))
   for (i in seq_along(slots)) {
     s <- slots[[i]]
-    old <- s$st$weights[[s$name]]
+    old <- nl_weight_get(s$st, s$name)
     w <- weights[[i]]
     exp_shape <- s$st$weight_info[[s$name]]$shape
     got <- if (is.null(dim(w))) length(w) else dim(w)
@@ -100,10 +97,7 @@ set_weights <- function(object, weights) {
     }
     new[[i]] <- nl_shape_value(as.double(w), exp_shape)
   }
-  for (i in seq_along(slots)) {
-    s <- slots[[i]]
-    s$st$weights[[s$name]] <- new[[i]]
-  }
+  nl_weight_set_slots(slots, new)
   invisible(object)
 }
 

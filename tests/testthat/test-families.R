@@ -21,22 +21,6 @@ test_that("string names of one family are not accepted by another", {
                class = "normlayers_error_constraint")
 })
 
-test_that("argument checks return clean values or classed errors", {
-  expect_identical(nl_check_number(2L), 2)
-  expect_error(nl_check_number(Inf), class = "normlayers_error_value")
-  expect_error(nl_check_number(0.5, min = 1), class = "normlayers_error_value")
-  expect_error(nl_check_number(2, max = 1), class = "normlayers_error_value")
-  expect_identical(nl_check_seed(NULL), NULL)
-  expect_identical(nl_check_seed(12), 12L)
-  expect_error(nl_check_seed(c(1, 2)), class = "normlayers_error_value")
-  expect_error(nl_check_seed(NA), class = "normlayers_error_value")
-  expect_error(nl_check_seed(2^40), class = "normlayers_error_value")
-  expect_identical(nl_check_choice("a", c("a", "b")), "a")
-  expect_error(nl_check_choice("A", c("a", "b")), class = "normlayers_error_value")
-  f <- function(my_arg) nl_check_number(my_arg)
-  expect_error(f("x"), "my_arg")
-})
-
 test_that("print() formats every kind of config value", {
   expect_identical(nl_format_config_value(NULL), "NULL")
   expect_identical(nl_format_config_value("rows"), "\"rows\"")

@@ -9,15 +9,6 @@ test_that("automatic names are session-unique per prefix, as Keras makes them", 
   expect_identical(nl_unique_name(other), other)
 })
 
-test_that("nl_check_name() accepts one non-empty string and generates one for NULL", {
-  expect_identical(nl_check_name("norm", "dense"), "norm")
-  expect_match(nl_check_name(NULL, "dense"), "^dense(_[0-9]+)?$")
-  for (bad in list(1, NA_character_, "", c("a", "b"), TRUE)) {
-    err <- expect_error(nl_check_name(bad, "dense"), class = "normlayers_error_name")
-    expect_match(conditionMessage(err), "name")
-  }
-})
-
 test_that("nl_snake_case() turns Keras class names into snake_case prefixes", {
   expect_identical(nl_snake_case("BatchNormalization"), "batch_normalization")
   expect_identical(nl_snake_case("LayerNormalization"), "layer_normalization")

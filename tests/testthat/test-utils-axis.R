@@ -1,19 +1,5 @@
 # Axes: keras3's 1-based and negative axes.
 
-test_that("nl_check_axis_arg() checks the form of an axis argument", {
-  expect_identical(nl_check_axis_arg(-1), -1L)
-  expect_identical(nl_check_axis_arg(c(2, 3)), c(2L, 3L))
-  expect_null(nl_check_axis_arg(NULL, allow_null = TRUE))
-  expect_error(nl_check_axis_arg(NULL), class = "normlayers_error_axis")
-  for (bad in list("a", 1.5, NA, Inf, numeric(0), TRUE)) {
-    err <- expect_error(nl_check_axis_arg(bad, "axis"), class = "normlayers_error_axis")
-    expect_match(conditionMessage(err), "axis")
-  }
-  err <- expect_error(nl_check_axis_arg(0, "axis"), class = "normlayers_error_axis")
-  expect_match(conditionMessage(err), "1-based")
-  expect_error(nl_check_axis_arg(c(1, 2), "axis", single = TRUE), class = "normlayers_error_axis")
-})
-
 test_that("nl_resolve_axes() resolves negative axes and refuses bad ones", {
   expect_identical(nl_resolve_axes(-1, 3L), 3L)
   expect_identical(nl_resolve_axes(c(-1, 1), 3L), c(1L, 3L))
