@@ -62,11 +62,14 @@ nl_with_rollback <- function(layers, expr) {
 }
 
 # Runs a layer eagerly on a double array: builds or checks, then forward.
+# `owned = TRUE`: x was made by normlayers and may be overwritten by an
+# inference call (nl_layer_infer_owned(); then only `output` is returned).
 nl_layer_run <- function(layer, x, training = FALSE, call = rlang::caller_env(),
-                         mask = NULL) {
+                         mask = NULL, owned = FALSE) {
   shape <- if (!is.list(x)) dim(x) else if (nl_is_multi_input(layer)) lapply(x, dim) else dim(x[[1]])
   nl_layer_prepare(layer, shape, call = call)
   if (!is.null(mask)) return(nl_layer_forward_masked(layer, x, isTRUE(training), mask))
+  if (owned && !isTRUE(training) && !is.list(x)) return(list(output = nl_layer_infer_owned(layer, x)))
   nl_layer_forward(layer, x, isTRUE(training))
 }
 
@@ -135,6 +138,7 @@ nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::c
     x <- info$x
   }
   res <- nl_with_rollback(nl_all_layers(layer),
-                          nl_layer_run(layer, x, training, call = call, mask = mask))
+                          nl_layer_run(layer, x, training, call = call, mask = mask,
+                                       owned = isTRUE(info$owned) && !is.list(x)))
   nl_restore_output(res$output, info)
 }
