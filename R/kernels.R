@@ -80,7 +80,7 @@ nl_merge_moments <- function(a, b) {
 
 # `out`: NULL (a new result) or a double array of x's length that the result
 # is written into and that is returned, `x` itself included (an input the
-# caller owns, see nl_layer_infer_owned()).
+# caller owns, see nl_layer_infer()).
 nl_kernel_apply <- function(x, runs, center, scale, gamma = NULL, beta = NULL,
                             param_on = c("reduced", "kept"), out = NULL) {
   param_on <- match.arg(param_on)

@@ -252,7 +252,7 @@ nl_layer_forward_masked.nl_batch_normalization <- function(layer, x, training, m
 # The forward pass; `mask` (eager calls only) selects the positions whose
 # values enter the batch statistics in training. `overwrite = TRUE`: x is the
 # caller's to overwrite, and inference writes its output there
-# (nl_layer_infer_owned()).
+# (nl_layer_infer()).
 nl_bn_forward <- function(layer, x, training, mask = NULL, overwrite = FALSE) {
   st <- nl_state(layer)
   cfg <- st$config

@@ -62,14 +62,11 @@ nl_with_rollback <- function(layers, expr) {
 }
 
 # Runs a layer eagerly on a double array: builds or checks, then forward.
-# `owned = TRUE`: x was made by normlayers and may be overwritten by an
-# inference call (nl_layer_infer_owned(); then only `output` is returned).
 nl_layer_run <- function(layer, x, training = FALSE, call = rlang::caller_env(),
-                         mask = NULL, owned = FALSE) {
+                         mask = NULL) {
   shape <- if (!is.list(x)) dim(x) else if (nl_is_multi_input(layer)) lapply(x, dim) else dim(x[[1]])
   nl_layer_prepare(layer, shape, call = call)
   if (!is.null(mask)) return(nl_layer_forward_masked(layer, x, isTRUE(training), mask))
-  if (owned && !isTRUE(training) && !is.list(x)) return(list(output = nl_layer_infer_owned(layer, x)))
   nl_layer_forward(layer, x, isTRUE(training))
 }
 
@@ -137,8 +134,14 @@ nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::c
     info <- nl_as_input(object, arg = "object", call = call)
     x <- info$x
   }
+  if (!training && is.null(mask) && !is.list(x)) {
+    # Inference on one array: layers may write over an input that is theirs
+    # (nl_layer_infer()), the array converted from a data frame included.
+    out <- nl_with_rollback(nl_all_layers(layer),
+                            nl_layer_run_infer(layer, x, isTRUE(info$owned), call = call))
+    return(nl_restore_output(out, info))
+  }
   res <- nl_with_rollback(nl_all_layers(layer),
-                          nl_layer_run(layer, x, training, call = call, mask = mask,
-                                       owned = isTRUE(info$owned) && !is.list(x)))
+                          nl_layer_run(layer, x, training, call = call, mask = mask))
   nl_restore_output(res$output, info)
 }

@@ -271,7 +271,7 @@ nl_norm_stats <- function(st) {
 }
 
 # `overwrite = TRUE`: x is the caller's to overwrite, and the output is
-# written there (nl_layer_infer_owned()).
+# written there (nl_layer_infer()).
 #' @export
 nl_layer_forward.nl_normalization <- function(layer, x, training, overwrite = FALSE) {
   st <- nl_state(layer)

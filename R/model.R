@@ -98,11 +98,12 @@ predict.nl_layer <- function(object, x, ..., batch_size = NULL,
 # run through the resolved forward methods without per-batch checks. The
 # callbacks' on_predict_* hooks run around them.
 #
-# Memory: a batch gathered from `x` belongs to this function, so layers that
-# can write their output over their input do (nl_plan_infer()); with `reuse`
-# (no callback can keep a batch's outputs) every full batch is gathered into
-# the first batch's buffer. A model of such layers then allocates the result
-# and one batch, whatever the number of batches.
+# Memory: a batch gathered from `x` belongs to this function, as does every
+# layer's output, so layers that can write their output over their input do
+# (nl_plan_infer()); with `reuse` (no callback can keep a batch's outputs)
+# every full batch is gathered into the first batch's buffer. A model of such
+# layers then allocates the result and one batch, whatever the number of
+# batches.
 nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list(), reuse = FALSE) {
   nl_callbacks_run(cbs, "on_predict_begin")
   first <- min(bs, n_use)

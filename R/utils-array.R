@@ -3,7 +3,7 @@
 # Coerces an input to a double array with a dim attribute. Returns a list with the
 # array and what is needed to give the result back in the same container;
 # `owned` is TRUE when the array is a new one (not the caller's object), which
-# an inference call may then overwrite (nl_layer_infer_owned()).
+# an inference call may then overwrite (nl_layer_infer()).
 nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (is.data.frame(x)) {
     ok <- vapply(x, function(col) is.numeric(col) || is.logical(col), logical(1))

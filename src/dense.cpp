@@ -242,7 +242,7 @@ SEXP nl_activation_forward_cpp(SEXP x, int act) {
 }
 
 // The same activation written over `x` itself (an array the caller owns,
-// see nl_layer_infer_owned()); returns `x`.
+// see nl_layer_infer()); returns `x`.
 // [[Rcpp::export(rng = false)]]
 SEXP nl_activation_inplace_cpp(SEXP x, int act) {
   check_double(x, "x");

@@ -57,6 +57,11 @@ test_that("predict() on a large input allocates about its output", {
   mem <- as.numeric(sum(bench::bench_memory(predict(m2, x, batch_size = 3e3))$mem_alloc))
   expect_lt(mem, 1.2 * out_bytes)
   expect_identical(predict(m2, x, batch_size = 3e3), predict(m2, x))
+  # in one batch the layers after the first write over their input
+  m3 <- keras_model_sequential(input_shape = 8) |> layer_dense(units = 8) |>
+    layer_batch_normalization() |> layer_activation("relu")
+  invisible(predict(m3, x[1:2, ]))
+  expect_lt(as.numeric(sum(bench::bench_memory(predict(m3, x))$mem_alloc)), 1.2 * out_bytes)
 })
 
 test_that("predict() in batches gives the one-batch result and leaves its input alone", {

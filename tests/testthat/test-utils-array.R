@@ -131,10 +131,17 @@ test_that("a layer call does not change its input, whatever its container", {
   expect_identical(y, bn(matrix(as.double(1:20), 5, 4)))
   x <- matrix(rnorm(20), 5, 4)
   x0 <- x + 0
-  for (layer in list(bn, layer_activation(activation = "relu"), layer_normalization(mean = 1, variance = 2))) {
+  seq <- keras_model_sequential(input_shape = 4) |> layer_dropout(0.5) |>
+    layer_activation("linear") |> layer_batch_normalization() |> layer_activation("relu")
+  for (layer in list(bn, layer_activation(activation = "relu"), layer_normalization(mean = 1, variance = 2),
+                     layer_layer_normalization(), seq)) {
     invisible(layer(x))
     expect_identical(x, x0)
   }
+  # the layers after the first write over their input, the first does not
+  want <- pmax(seq$layers[[3]](x), 0)
+  expect_identical(seq(x), want)
+  expect_identical(x, x0)
 })
 
 test_that("a data-frame layer call allocates at most 1.2x its input and output", {
