@@ -13,6 +13,10 @@ nl_activation_forward_cpp <- function(x, act) {
     .Call(`_normlayers_nl_activation_forward_cpp`, x, act)
 }
 
+nl_activation_inplace_cpp <- function(x, act) {
+    .Call(`_normlayers_nl_activation_inplace_cpp`, x, act)
+}
+
 nl_activation_backward_cpp <- function(y, dy, act) {
     .Call(`_normlayers_nl_activation_backward_cpp`, y, dy, act)
 }
@@ -25,12 +29,28 @@ nl_dropout_backward_cpp <- function(dy, mask, rate) {
     .Call(`_normlayers_nl_dropout_backward_cpp`, dy, mask, rate)
 }
 
+nl_columns_to_matrix_cpp <- function(cols, nrow) {
+    .Call(`_normlayers_nl_columns_to_matrix_cpp`, cols, nrow)
+}
+
+nl_matrix_to_frame_cpp <- function(y, names, row_names) {
+    .Call(`_normlayers_nl_matrix_to_frame_cpp`, y, names, row_names)
+}
+
 nl_gather_rows_cpp <- function(x, idx) {
     .Call(`_normlayers_nl_gather_rows_cpp`, x, idx)
 }
 
 nl_gather_range_cpp <- function(x, from, count) {
     .Call(`_normlayers_nl_gather_range_cpp`, x, from, count)
+}
+
+nl_gather_range_into_cpp <- function(dest, x, from) {
+    .Call(`_normlayers_nl_gather_range_into_cpp`, dest, x, from)
+}
+
+nl_same_object_cpp <- function(a, b) {
+    .Call(`_normlayers_nl_same_object_cpp`, a, b)
 }
 
 nl_alloc_array_cpp <- function(dims) {
@@ -81,12 +101,12 @@ cpp_moments_shifted <- function(x, dim, reduced, shift, na_rm, threads, force_ge
     .Call(`_normlayers_cpp_moments_shifted`, x, dim, reduced, shift, na_rm, threads, force_general)
 }
 
-cpp_apply <- function(x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general = FALSE) {
-    .Call(`_normlayers_cpp_apply`, x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general)
+cpp_apply <- function(x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general = FALSE, out = NULL) {
+    .Call(`_normlayers_cpp_apply`, x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general, out)
 }
 
-cpp_layer_norm <- function(x, dim, reduced, gamma, beta, epsilon, threads, force_general = FALSE, keep_stats = TRUE) {
-    .Call(`_normlayers_cpp_layer_norm`, x, dim, reduced, gamma, beta, epsilon, threads, force_general, keep_stats)
+cpp_layer_norm <- function(x, dim, reduced, gamma, beta, epsilon, threads, force_general = FALSE, keep_stats = TRUE, out = NULL) {
+    .Call(`_normlayers_cpp_layer_norm`, x, dim, reduced, gamma, beta, epsilon, threads, force_general, keep_stats, out)
 }
 
 cpp_batch_norm_train <- function(x, dim, reduced, gamma, beta, epsilon, threads, force_general = FALSE) {

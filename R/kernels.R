@@ -78,18 +78,22 @@ nl_merge_moments <- function(a, b) {
   out
 }
 
+# `out`: NULL (a new result) or a double array of x's length that the result
+# is written into and that is returned, `x` itself included (an input the
+# caller owns, see nl_layer_infer()).
 nl_kernel_apply <- function(x, runs, center, scale, gamma = NULL, beta = NULL,
-                            param_on = c("reduced", "kept")) {
+                            param_on = c("reduced", "kept"), out = NULL) {
   param_on <- match.arg(param_on)
   cpp_apply(x, runs$sizes, runs$reduced, center, scale, gamma, beta,
-            param_on == "kept", nl_kernel_threads(x), nl_kernel_force_general())
+            param_on == "kept", nl_kernel_threads(x), nl_kernel_force_general(), out)
 }
 
 # keep_stats = FALSE (inference) returns only `y`: the per-position mean and
 # rstd are needed by the backward pass alone.
-nl_kernel_layer_norm <- function(x, runs, gamma, beta, epsilon, keep_stats = TRUE) {
+# `out` as in nl_kernel_apply().
+nl_kernel_layer_norm <- function(x, runs, gamma, beta, epsilon, keep_stats = TRUE, out = NULL) {
   cpp_layer_norm(x, runs$sizes, runs$reduced, gamma, beta, epsilon,
-                 nl_kernel_threads(x), nl_kernel_force_general(), isTRUE(keep_stats))
+                 nl_kernel_threads(x), nl_kernel_force_general(), isTRUE(keep_stats), out)
 }
 
 nl_kernel_batch_norm_train <- function(x, runs, gamma, beta, epsilon) {

@@ -257,8 +257,10 @@ nl_layer_forward_masked.nl_batch_normalization <- function(layer, x, training, m
 }
 
 # The forward pass; `mask` (eager calls only) selects the positions whose
-# values enter the batch statistics in training.
-nl_bn_forward <- function(layer, x, training, mask = NULL) {
+# values enter the batch statistics in training. `overwrite = TRUE`: x is the
+# caller's to overwrite, and inference writes its output there
+# (nl_layer_infer()).
+nl_bn_forward <- function(layer, x, training, mask = NULL, overwrite = FALSE) {
   st <- nl_state(layer)
   cfg <- st$config
   w <- nl_weights_all(st)
@@ -292,8 +294,8 @@ nl_bn_forward <- function(layer, x, training, mask = NULL) {
   }
   rstd <- 1 / sqrt(w$moving_variance + eps)
   y <- nl_kernel_apply(x, runs, center = w$moving_mean, scale = rstd, gamma = w$gamma,
-                       beta = w$beta, param_on = "kept")
-  dim(y) <- d
+                       beta = w$beta, param_on = "kept", out = if (overwrite) x)
+  if (!overwrite) dim(y) <- d
   cache <- list(x = x, runs = runs, mean = w$moving_mean, rstd = rstd, gamma = w$gamma,
                 batch_stats = FALSE)
   list(output = y, cache = cache)

@@ -130,6 +130,13 @@ nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::c
     info <- nl_as_input(object, arg = "object", call = call)
     x <- info$x
   }
+  if (!training && is.null(mask) && !is.list(x)) {
+    # Inference on one array: layers may write over an input that is theirs
+    # (nl_layer_infer()), the array converted from a data frame included.
+    out <- nl_with_rollback(nl_all_layers(layer),
+                            nl_layer_run_infer(layer, x, isTRUE(info$owned), call = call))
+    return(nl_restore_output(out, info))
+  }
   res <- nl_with_rollback(nl_all_layers(layer),
                           nl_layer_run(layer, x, training, call = call, mask = mask))
   nl_restore_output(res$output, info)

@@ -305,8 +305,10 @@ nl_norm_stats <- function(st) {
   }
 }
 
+# `overwrite = TRUE`: x is the caller's to overwrite, and the output is
+# written there (nl_layer_infer()).
 #' @export
-nl_layer_forward.nl_normalization <- function(layer, x, training) {
+nl_layer_forward.nl_normalization <- function(layer, x, training, overwrite = FALSE) {
   st <- nl_state(layer)
   d <- dim(x)
   tg <- nl_norm_target(layer, d)
@@ -317,13 +319,15 @@ nl_layer_forward.nl_normalization <- function(layer, x, training) {
   stats <- nl_norm_stats(st)
   # a negative given variance gives NaN, as in Keras (no warning)
   std <- pmax(suppressWarnings(sqrt(stats$variance)), 1e-7)
+  out <- if (overwrite) x
   if (isTRUE(st$config$invert)) {
     scale <- std
     y <- nl_kernel_apply(x, runs, center = NULL, scale = std, beta = stats$mean,
-                         param_on = "kept")
+                         param_on = "kept", out = out)
   } else {
     scale <- 1 / std
-    y <- nl_kernel_apply(x, runs, center = stats$mean, scale = scale, param_on = "kept")
+    y <- nl_kernel_apply(x, runs, center = stats$mean, scale = scale, param_on = "kept",
+                         out = out)
   }
   list(output = y, cache = list(runs = runs, scale = scale, in_dim = d,
                                 padded = tg$padded, out = tg$out))

@@ -80,8 +80,11 @@ predict.nl_layer <- function(object, x, ..., batch_size = NULL,
     cbs <- nl_callback_list(callbacks, object, list(verbose = verbose, epochs = 1L,
                                                     steps = as.integer(ceiling(n_use / bs))),
                             progress = progress)
+    # A callback's on_predict_batch_end may keep a batch's outputs: then no
+    # batch buffer is reused.
+    reuse <- length(nl_callbacks_having(callbacks, "on_predict_batch_end")) == 0
     out <- nl_with_rollback(nl_all_layers(object),
-                            nl_predict_batches(object, xx, n, n_use, bs, cbs))
+                            nl_predict_batches(object, xx, n, n_use, bs, cbs, reuse = reuse))
     if (!is.null(info) && info$kind == "array" && !is.null(info$dimnames) &&
         identical(as.integer(dim(out)), as.integer(info$dim))) {
       dimnames(out) <- info$dimnames
@@ -94,14 +97,22 @@ predict.nl_layer <- function(object, x, ..., batch_size = NULL,
 # The model is checked (or built) once for the data's shape; the batches then
 # run through the resolved forward methods without per-batch checks. The
 # callbacks' on_predict_* hooks run around them.
-nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list()) {
+#
+# Memory: a batch gathered from `x` belongs to this function, as does every
+# layer's output, so layers that can write their output over their input do
+# (nl_plan_infer()); with `reuse` (no callback can keep a batch's outputs)
+# every full batch is gathered into the first batch's buffer. A model of such
+# layers then allocates the result and one batch, whatever the number of
+# batches.
+nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list(), reuse = FALSE) {
   nl_callbacks_run(cbs, "on_predict_begin")
   first <- min(bs, n_use)
-  xb <- if (first == n) x else nl_batch_range(x, 1, first)
+  gathered <- first != n
+  xb <- if (gathered) nl_batch_range(x, 1, first) else x
   nl_prepare_model(object, x)
   plan <- nl_forward_plan(object)
   nl_callbacks_run(cbs, "on_predict_batch_begin", 0L)
-  out1 <- nl_plan_forward(plan, xb, FALSE)$output
+  out1 <- nl_plan_infer(plan, xb, owned = gathered)
   if (is.list(out1)) {
     nl_abort(c("Models with several outputs cannot be predicted in batches yet.",
                i = "Use {.code batch_size = NULL}."), "value")
@@ -114,12 +125,19 @@ nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list()) {
   d <- dim(out1)
   res <- nl_alloc_array_cpp(c(n_use, d[-1]))
   nl_rows_into_cpp(res, out1, 0)
+  rm(out1)
+  reuse <- reuse && is.double(xb)
   s <- first
   batch <- 1L
   while (s < n_use) {
     m <- min(bs, n_use - s)
     nl_callbacks_run(cbs, "on_predict_batch_begin", batch)
-    ob <- nl_plan_forward(plan, nl_batch_range(x, s + 1, m), FALSE)$output
+    if (reuse && m == first) {
+      nl_gather_range_into_cpp(xb, x, s + 1)
+      ob <- nl_plan_infer(plan, xb, owned = TRUE)
+    } else {
+      ob <- nl_plan_infer(plan, nl_batch_range(x, s + 1, m), owned = TRUE)
+    }
     nl_rows_into_cpp(res, ob, s)
     nl_callbacks_run(cbs, "on_predict_batch_end", batch, list(outputs = ob))
     s <- s + m

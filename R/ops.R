@@ -85,17 +85,19 @@ op_layer_normalization <- function(x, gamma = NULL, beta = NULL, axis = -1L,
 }
 
 # Shared by the op and the layer: returns list(y, mean, rstd, runs).
+# `out` as in nl_kernel_apply() (x itself for an input the caller owns).
 nl_layer_norm_compute <- function(x, axes, gamma, beta, epsilon, rms = FALSE,
-                                  keep_stats = TRUE) {
+                                  keep_stats = TRUE, out = NULL) {
   runs <- nl_runs(dim(x), axes)
   if (rms) {
     mom <- nl_kernel_moments(x, runs)
     rstd <- 1 / sqrt(mom$var + epsilon)
     y <- nl_kernel_apply(x, runs, center = NULL, scale = rstd, gamma = gamma, beta = NULL,
-                         param_on = "reduced")
+                         param_on = "reduced", out = out)
     return(list(y = y, mean = mom$mean, rstd = rstd, runs = runs))
   }
-  res <- nl_kernel_layer_norm(x, runs, gamma, beta, epsilon, keep_stats = keep_stats)
+  res <- nl_kernel_layer_norm(x, runs, gamma, beta, epsilon, keep_stats = keep_stats,
+                              out = out)
   res$runs <- runs
   res
 }

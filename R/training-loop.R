@@ -51,6 +51,7 @@ nl_forward_plan <- function(model) {
   list(
     units = units,
     forward = lapply(units, nl_s3_method, generic = "nl_layer_forward"),
+    infer = lapply(units, nl_s3_method, generic = "nl_layer_infer"),
     has_activity = any(vapply(leaves, function(l) {
       !is.null(nl_state(l)$config$activity_regularizer)
     }, TRUE))

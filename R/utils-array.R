@@ -1,7 +1,9 @@
 # R containers as tensors: arrays, vectors and data frames in, the same container out.
 
 # Coerces an input to a double array with a dim attribute. Returns a list with the
-# array and what is needed to give the result back in the same container.
+# array and what is needed to give the result back in the same container;
+# `owned` is TRUE when the array is a new one (not the caller's object), which
+# an inference call may then overwrite (nl_layer_infer()).
 nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (is.data.frame(x)) {
     ok <- vapply(x, function(col) is.numeric(col) || is.logical(col), logical(1))
@@ -10,9 +12,14 @@ nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
                  x = "Column{?s} {.val {names(x)[!ok]}} {?is/are} not numeric."),
                "type", call = call)
     }
-    m <- matrix(as.double(unlist(x, use.names = FALSE)), nrow = nrow(x), ncol = ncol(x))
-    return(list(x = m, kind = "data.frame", names = names(x),
-                row.names = attr(x, "row.names")))
+    n <- .row_names_info(x, 2L)
+    # One allocation of the input's size; columns of other lengths (matrix
+    # columns) take the general route.
+    m <- nl_columns_to_matrix_cpp(x, n)
+    if (is.null(m)) m <- matrix(as.double(unlist(x, use.names = FALSE)), nrow = n, ncol = ncol(x))
+    # The row names as stored (compact automatic ones stay compact).
+    return(list(x = m, kind = "data.frame", names = names(x), nrow = n,
+                row.names = .row_names_info(x, 0L), owned = TRUE))
   }
   if (!(is.numeric(x) || is.logical(x)) || is.factor(x)) {
     nl_abort(c("{.arg {arg}} must be a numeric array, vector or data frame.",
@@ -26,8 +33,9 @@ nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
     dim(v) <- length(v)
     return(list(x = v, kind = "vector", names = nm))
   }
-  if (!is.double(x)) storage.mode(x) <- "double"
-  list(x = x, kind = "array", dim = d, dimnames = dimnames(x))
+  owned <- !is.double(x)
+  if (owned) storage.mode(x) <- "double"
+  list(x = x, kind = "array", dim = d, dimnames = dimnames(x), owned = owned)
 }
 
 # Gives a result back in the container the input came in.
@@ -41,8 +49,9 @@ nl_restore_output <- function(y, info) {
       y
     },
     data.frame = {
-      if (length(dim(y)) == 2 && ncol(y) == length(info$names) &&
-          nrow(y) == length(info$row.names)) {
+      if (length(dim(y)) == 2 && ncol(y) == length(info$names) && nrow(y) == info$nrow) {
+        # One allocation of the output's size: the columns of y.
+        if (is.double(y)) return(nl_matrix_to_frame_cpp(y, info$names, info$row.names))
         out <- as.data.frame(y)
         names(out) <- info$names
         attr(out, "row.names") <- info$row.names

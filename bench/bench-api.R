@@ -46,7 +46,8 @@ time_median <- function(fn, reps) {
   }, numeric(1))
   stats::median(ts)
 }
-reps_for <- function(n) if (n <= 1e4) 7L else if (n <= 1e5) 5L else 3L
+# More repetitions where calls are short (their medians are noisier).
+reps_for <- function(n) if (n <= 1e3) 25L else if (n <= 1e4) 11L else if (n <= 1e5) 5L else 3L
 mem_of <- function(fn) {
   invisible(gc(verbose = FALSE))
   as.numeric(sum(bench::bench_memory(fn())$mem_alloc))
@@ -71,7 +72,15 @@ y_all <- as.vector(x_all %*% w_true) + rnorm(max(sizes))
 # ---- 1. scaling: per-row cost and exponent --------------------------------------
 
 # Each operation: a function of n returning a zero-argument function to time.
+# The yardstick (one allocation of n x 64 and one pass over it) is timed in
+# the same run: the memory system alone makes a per-row cost grow with n
+# (the data leave the caches, fresh pages are faulted in), so an operation's
+# exponent is to be read against the yardstick's.
 ops <- list(
+  "yardstick x + 0.5" = function(n) {
+    x <- x_all[seq_len(n), , drop = FALSE]
+    function() x + 0.5
+  },
   "fit(), 1 epoch, batch 32" = function(n) {
     x <- x_all[seq_len(n), , drop = FALSE]; y <- y_all[seq_len(n)]; m <- model_mlp()
     function() fit(m, x, y, batch_size = 32, epochs = 1, verbose = 0)
@@ -133,6 +142,7 @@ ops <- list(
 )
 
 cat(sprintf("Scaling (%s)\n", paste(format(sizes, scientific = TRUE), collapse = ", ")))
+yard_expo <- NULL  # the yardstick's exponents (it runs first)
 scaling <- lapply(names(ops), function(nm) {
   secs <- vapply(sizes, function(n) {
     fn <- ops[[nm]](n)
@@ -145,9 +155,11 @@ scaling <- lapply(names(ops), function(nm) {
   # The exponent between the two largest sizes: fixed costs no longer count.
   expo_top <- log(secs[length(secs)] / secs[length(secs) - 1]) /
     log(sizes[length(sizes)] / sizes[length(sizes) - 1])
-  cat(sprintf("  %-48s %s | ns/row %s | exponent %.2f (top two sizes %.2f)\n", nm,
+  yard <- if (!is.null(yard_expo)) sprintf(" [yardstick %.2f / %.2f]", yard_expo[1], yard_expo[2]) else ""
+  cat(sprintf("  %-48s %s | ns/row %s | exponent %.2f (top two sizes %.2f)%s\n", nm,
               paste(vapply(secs, fmt_s, ""), collapse = " "),
-              paste(vapply(secs / sizes, fmt_ns, ""), collapse = " "), expo, expo_top))
+              paste(vapply(secs / sizes, fmt_ns, ""), collapse = " "), expo, expo_top, yard))
+  if (nm == "yardstick x + 0.5") yard_expo <<- c(expo, expo_top)
   list(name = nm, secs = secs, expo = expo, expo_top = expo_top)
 })
 
@@ -173,6 +185,7 @@ mem_rows <- list(
   list("BatchNormalization training call", mem_of(function() bn(x, training = TRUE)) / out_bytes, "output"),
   list("BatchNormalization inference call", mem_of(function() bn(x)) / out_bytes, "output"),
   list("Normalization call on a data frame", mem_of(function() norm(df)) / (2 * out_bytes), "input + output"),
+  list("Dense(64, relu) call on a data frame", mem_of(function() dense(df)) / (2 * out_bytes), "input + output"),
   list("predict(), one batch (BatchNormalization model)", mem_of(function() predict(bn_model, x)) / out_bytes, "output"),
   list("predict(), batch 10000 (BatchNormalization model)", mem_of(function() predict(bn_model, x, batch_size = 1e4)) / out_bytes, "output"),
   list(sprintf("32-row batch gathered from %g rows", n_mem), mem_of(function() slice(x, idx)) / (8 * 32 * n_feat), "batch")
@@ -312,6 +325,11 @@ md <- c(
                                       paste(vapply(r$secs, fmt_s, ""), collapse = " | "),
                                       paste(vapply(r$secs / sizes, fmt_ns, ""), collapse = " / "),
                                       r$expo, r$expo_top), ""),
+  "",
+  sprintf(paste("The yardstick `x + 0.5` (one allocation and one pass over n x 64, nothing else) has",
+                "exponents %.2f (all sizes) and %.2f (two largest sizes) in this run: what it has above 1",
+                "comes from the memory system (caches, page faults), and the other exponents are to be",
+                "read against it."), yard_expo[1], yard_expo[2]),
   "",
   "For the weight operations, \"rows\" is the number of weight values.",
   "",

@@ -51,6 +51,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// nl_activation_inplace_cpp
+SEXP nl_activation_inplace_cpp(SEXP x, int act);
+RcppExport SEXP _normlayers_nl_activation_inplace_cpp(SEXP xSEXP, SEXP actSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< int >::type act(actSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_activation_inplace_cpp(x, act));
+    return rcpp_result_gen;
+END_RCPP
+}
 // nl_activation_backward_cpp
 SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act);
 RcppExport SEXP _normlayers_nl_activation_backward_cpp(SEXP ySEXP, SEXP dySEXP, SEXP actSEXP) {
@@ -87,6 +98,29 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// nl_columns_to_matrix_cpp
+SEXP nl_columns_to_matrix_cpp(SEXP cols, double nrow);
+RcppExport SEXP _normlayers_nl_columns_to_matrix_cpp(SEXP colsSEXP, SEXP nrowSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type cols(colsSEXP);
+    Rcpp::traits::input_parameter< double >::type nrow(nrowSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_columns_to_matrix_cpp(cols, nrow));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_matrix_to_frame_cpp
+SEXP nl_matrix_to_frame_cpp(SEXP y, SEXP names, SEXP row_names);
+RcppExport SEXP _normlayers_nl_matrix_to_frame_cpp(SEXP ySEXP, SEXP namesSEXP, SEXP row_namesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type y(ySEXP);
+    Rcpp::traits::input_parameter< SEXP >::type names(namesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type row_names(row_namesSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_matrix_to_frame_cpp(y, names, row_names));
+    return rcpp_result_gen;
+END_RCPP
+}
 // nl_gather_rows_cpp
 SEXP nl_gather_rows_cpp(SEXP x, SEXP idx);
 RcppExport SEXP _normlayers_nl_gather_rows_cpp(SEXP xSEXP, SEXP idxSEXP) {
@@ -107,6 +141,29 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< double >::type from(fromSEXP);
     Rcpp::traits::input_parameter< double >::type count(countSEXP);
     rcpp_result_gen = Rcpp::wrap(nl_gather_range_cpp(x, from, count));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_gather_range_into_cpp
+SEXP nl_gather_range_into_cpp(SEXP dest, SEXP x, double from);
+RcppExport SEXP _normlayers_nl_gather_range_into_cpp(SEXP destSEXP, SEXP xSEXP, SEXP fromSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type dest(destSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< double >::type from(fromSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_gather_range_into_cpp(dest, x, from));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_same_object_cpp
+bool nl_same_object_cpp(SEXP a, SEXP b);
+RcppExport SEXP _normlayers_nl_same_object_cpp(SEXP aSEXP, SEXP bSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type a(aSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type b(bSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_same_object_cpp(a, b));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -288,8 +345,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_apply
-Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> center, Rcpp::NumericVector scale, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, bool param_kept, int threads, bool force_general);
-RcppExport SEXP _normlayers_cpp_apply(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP centerSEXP, SEXP scaleSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP param_keptSEXP, SEXP threadsSEXP, SEXP force_generalSEXP) {
+Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> center, Rcpp::NumericVector scale, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, bool param_kept, int threads, bool force_general, SEXP out);
+RcppExport SEXP _normlayers_cpp_apply(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP centerSEXP, SEXP scaleSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP param_keptSEXP, SEXP threadsSEXP, SEXP force_generalSEXP, SEXP outSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
@@ -302,13 +359,14 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< bool >::type param_kept(param_keptSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_apply(x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general));
+    Rcpp::traits::input_parameter< SEXP >::type out(outSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_apply(x, dim, reduced, center, scale, gamma, beta, param_kept, threads, force_general, out));
     return rcpp_result_gen;
 END_RCPP
 }
 // cpp_layer_norm
-Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general, bool keep_stats);
-RcppExport SEXP _normlayers_cpp_layer_norm(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP, SEXP keep_statsSEXP) {
+Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta, double epsilon, int threads, bool force_general, bool keep_stats, SEXP out);
+RcppExport SEXP _normlayers_cpp_layer_norm(SEXP xSEXP, SEXP dimSEXP, SEXP reducedSEXP, SEXP gammaSEXP, SEXP betaSEXP, SEXP epsilonSEXP, SEXP threadsSEXP, SEXP force_generalSEXP, SEXP keep_statsSEXP, SEXP outSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
@@ -320,7 +378,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< bool >::type force_general(force_generalSEXP);
     Rcpp::traits::input_parameter< bool >::type keep_stats(keep_statsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_layer_norm(x, dim, reduced, gamma, beta, epsilon, threads, force_general, keep_stats));
+    Rcpp::traits::input_parameter< SEXP >::type out(outSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_layer_norm(x, dim, reduced, gamma, beta, epsilon, threads, force_general, keep_stats, out));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -475,11 +534,16 @@ static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_nl_dense_forward_cpp", (DL_FUNC) &_normlayers_nl_dense_forward_cpp, 4},
     {"_normlayers_nl_dense_backward_cpp", (DL_FUNC) &_normlayers_nl_dense_backward_cpp, 7},
     {"_normlayers_nl_activation_forward_cpp", (DL_FUNC) &_normlayers_nl_activation_forward_cpp, 2},
+    {"_normlayers_nl_activation_inplace_cpp", (DL_FUNC) &_normlayers_nl_activation_inplace_cpp, 2},
     {"_normlayers_nl_activation_backward_cpp", (DL_FUNC) &_normlayers_nl_activation_backward_cpp, 3},
     {"_normlayers_nl_dropout_forward_cpp", (DL_FUNC) &_normlayers_nl_dropout_forward_cpp, 2},
     {"_normlayers_nl_dropout_backward_cpp", (DL_FUNC) &_normlayers_nl_dropout_backward_cpp, 3},
+    {"_normlayers_nl_columns_to_matrix_cpp", (DL_FUNC) &_normlayers_nl_columns_to_matrix_cpp, 2},
+    {"_normlayers_nl_matrix_to_frame_cpp", (DL_FUNC) &_normlayers_nl_matrix_to_frame_cpp, 3},
     {"_normlayers_nl_gather_rows_cpp", (DL_FUNC) &_normlayers_nl_gather_rows_cpp, 2},
     {"_normlayers_nl_gather_range_cpp", (DL_FUNC) &_normlayers_nl_gather_range_cpp, 3},
+    {"_normlayers_nl_gather_range_into_cpp", (DL_FUNC) &_normlayers_nl_gather_range_into_cpp, 3},
+    {"_normlayers_nl_same_object_cpp", (DL_FUNC) &_normlayers_nl_same_object_cpp, 2},
     {"_normlayers_nl_alloc_array_cpp", (DL_FUNC) &_normlayers_nl_alloc_array_cpp, 1},
     {"_normlayers_nl_rows_into_cpp", (DL_FUNC) &_normlayers_nl_rows_into_cpp, 3},
     {"_normlayers_nl_all_finite_cpp", (DL_FUNC) &_normlayers_nl_all_finite_cpp, 1},
@@ -492,8 +556,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_cpp_group_path", (DL_FUNC) &_normlayers_cpp_group_path, 4},
     {"_normlayers_cpp_moments", (DL_FUNC) &_normlayers_cpp_moments, 6},
     {"_normlayers_cpp_moments_shifted", (DL_FUNC) &_normlayers_cpp_moments_shifted, 7},
-    {"_normlayers_cpp_apply", (DL_FUNC) &_normlayers_cpp_apply, 10},
-    {"_normlayers_cpp_layer_norm", (DL_FUNC) &_normlayers_cpp_layer_norm, 9},
+    {"_normlayers_cpp_apply", (DL_FUNC) &_normlayers_cpp_apply, 11},
+    {"_normlayers_cpp_layer_norm", (DL_FUNC) &_normlayers_cpp_layer_norm, 10},
     {"_normlayers_cpp_batch_norm_train", (DL_FUNC) &_normlayers_cpp_batch_norm_train, 8},
     {"_normlayers_cpp_norm_backward", (DL_FUNC) &_normlayers_cpp_norm_backward, 11},
     {"_normlayers_cpp_plan_info", (DL_FUNC) &_normlayers_cpp_plan_info, 3},

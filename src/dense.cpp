@@ -241,6 +241,18 @@ SEXP nl_activation_forward_cpp(SEXP x, int act) {
   return out;
 }
 
+// The same activation written over `x` itself (an array the caller owns,
+// see nl_layer_infer()); returns `x`.
+// [[Rcpp::export(rng = false)]]
+SEXP nl_activation_inplace_cpp(SEXP x, int act) {
+  check_double(x, "x");
+  R_xlen_t p;
+  const R_xlen_t n = last_axis_rows(x, p);
+  const R_xlen_t len = XLENGTH(x);
+  if (act == 4) activate(act, REAL(x), n, p); else activate(act, REAL(x), len, 1);
+  return x;
+}
+
 // dx = dy * activation'(y), with the dim of dy.
 // [[Rcpp::export(rng = false)]]
 SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act) {

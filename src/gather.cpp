@@ -113,6 +113,32 @@ SEXP nl_gather_range_cpp(SEXP x, double from, double count) {
   return out;
 }
 
+// Rows from, ..., from + nrow(dest) - 1 (from 1-based) of `x` copied into
+// `dest`, in place: predict() refills one batch buffer that it owns
+// (nl_predict_batches()) instead of allocating every batch.
+// [[Rcpp::export(rng = false)]]
+SEXP nl_gather_range_into_cpp(SEXP dest, SEXP x, double from) {
+  check_double(dest, "dest");
+  check_double(x, "x");
+  R_xlen_t n, p, m, q;
+  rows_cols(x, n, p);
+  rows_cols(dest, m, q);
+  const R_xlen_t f = static_cast<R_xlen_t>(from) - 1;
+  if (p != q || f < 0 || f + m > n) Rcpp::stop("Rows do not fit into the buffer.");
+  const double* src = REAL(x);
+  double* dst = REAL(dest);
+  if (m > 0) {
+    for (R_xlen_t j = 0; j < p; ++j) std::memcpy(dst + j * m, src + j * n + f, sizeof(double) * m);
+  }
+  return R_NilValue;
+}
+
+// TRUE when `a` and `b` are the same R object (not merely equal values).
+// [[Rcpp::export(rng = false)]]
+bool nl_same_object_cpp(SEXP a, SEXP b) {
+  return a == b;
+}
+
 // An uninitialised double array with dim `dims` (for results filled by
 // nl_rows_into_cpp).
 // [[Rcpp::export(rng = false)]]

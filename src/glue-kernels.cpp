@@ -37,16 +37,23 @@ Rcpp::List cpp_moments_shifted(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                             Rcpp::Named("count") = count, Rcpp::Named("shift") = shift_out);
 }
 
+// `out` (optional): a double array of x's length to write the result into
+// instead of a new one, which may be `x` itself (the kernel is element-wise,
+// every value is read before it is written); it is returned.
 // [[Rcpp::export(rng = false)]]
 Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                               Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> center,
                               Rcpp::NumericVector scale, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta,
-                              bool param_kept, int threads, bool force_general = false) {
+                              bool param_kept, int threads, bool force_general = false,
+                              SEXP out = R_NilValue) {
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
   const idx_t P = param_kept ? p.K : p.R;
   Rcpp::NumericVector kc, kg, kb;
   check_len(scale, p.K, "scale");
-  Rcpp::NumericVector y = like(x);
+  if (!Rf_isNull(out) && (TYPEOF(out) != REALSXP || XLENGTH(out) != x.size())) {
+    Rcpp::stop("`out` must be a double array of the length of `x`.");
+  }
+  Rcpp::NumericVector y = Rf_isNull(out) ? like(x) : Rcpp::NumericVector(out);
   const normlayers::ApplyArgs A = {x.begin(), opt_ptr(center, p.K, "center", kc),
                                    scale.begin(), opt_ptr(gamma, P, "gamma", kg),
                                    opt_ptr(beta, P, "beta", kb), y.begin()};
@@ -54,14 +61,19 @@ Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim,
   return y;
 }
 
+// `out` as in cpp_apply(): every position's values are read (for its
+// statistics) before its outputs are written, so it may be `x`.
 // [[Rcpp::export(rng = false)]]
 Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                           Rcpp::LogicalVector reduced, Rcpp::Nullable<Rcpp::NumericVector> gamma, Rcpp::Nullable<Rcpp::NumericVector> beta,
                           double epsilon, int threads, bool force_general = false,
-                          bool keep_stats = true) {
+                          bool keep_stats = true, SEXP out = R_NilValue) {
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
   Rcpp::NumericVector kg, kb;
-  Rcpp::NumericVector y = like(x);
+  if (!Rf_isNull(out) && (TYPEOF(out) != REALSXP || XLENGTH(out) != x.size())) {
+    Rcpp::stop("`out` must be a double array of the length of `x`.");
+  }
+  Rcpp::NumericVector y = Rf_isNull(out) ? like(x) : Rcpp::NumericVector(out);
   // Without keep_stats (inference, the stateless op) the per-position
   // statistics are not written.
   Rcpp::NumericVector mean = vec(keep_stats ? p.K : 0), rstd = vec(keep_stats ? p.K : 0);

@@ -305,6 +305,47 @@ test_that("kernels never modify their inputs", {
   expect_identical(dy, dy0)
 })
 
+test_that("apply and layer_norm written over their input (out = x) equal a new result", {
+  skip_on_cran()
+  set.seed(98)
+  layouts <- list(
+    list(d = c(30000, 10), red = 2), list(d = c(30000, 10), red = 1),
+    list(d = c(100, 30, 100), red = 2), list(d = c(100, 30, 100), red = c(1, 3)),
+    list(d = c(10, 12, 25, 100), red = c(2, 4)), list(d = c(3e5), red = 1),
+    list(d = c(3, 100000), red = 2), list(d = c(70001, 7), red = 2),
+    list(d = c(130, 4097), red = 2), list(d = c(6, 5), red = 2), list(d = c(0, 4), red = 2)
+  )
+  for (cs in layouts) {
+    x <- array(rnorm(prod(cs$d), 1, 2), dim = cs$d)
+    runs <- nl_runs(cs$d, cs$red)
+    R <- prod(cs$d[cs$red]); K <- length(x) / R
+    gR <- rnorm(R); bR <- rnorm(R); gK <- rnorm(K); bK <- rnorm(K)
+    for (force in c(FALSE, TRUE)) for (th in 1:2) {
+      withr::with_options(list(normlayers.kernel_force_general = force, normlayers.threads = th), {
+        info <- paste(deparse(cs), force, th)
+        ln <- nl_kernel_layer_norm(x, runs, gR, bR, 1e-3, keep_stats = FALSE)
+        own <- x + 0
+        res <- nl_kernel_layer_norm(own, runs, gR, bR, 1e-3, keep_stats = FALSE, out = own)
+        expect_true(nl_same_object_cpp(res$y, own), label = info)
+        expect_identical(own, ln$y, label = info)
+        for (on in c("kept", "reduced")) {
+          g <- if (on == "kept") gK else gR
+          b <- if (on == "kept") bK else bR
+          want <- nl_kernel_apply(x, runs, seq_len(K) / K, seq_len(K), g, b, on)
+          own <- x + 0
+          got <- nl_kernel_apply(own, runs, seq_len(K) / K, seq_len(K), g, b, on, out = own)
+          expect_true(nl_same_object_cpp(got, own), label = info)
+          expect_identical(own, want, label = paste(info, on))
+        }
+      })
+    }
+  }
+  x <- matrix(1, 2, 2)
+  expect_error(nl_kernel_apply(x, nl_runs(dim(x), 2), NULL, c(1, 1), out = 1:4))
+  expect_error(nl_kernel_apply(x, nl_runs(dim(x), 2), NULL, c(1, 1), out = numeric(3)))
+  expect_error(nl_kernel_layer_norm(x, nl_runs(dim(x), 2), NULL, NULL, 1e-3, out = numeric(5)))
+})
+
 test_that("every path gives identical results for 1, 2 and 3 threads", {
   skip_on_cran()
   set.seed(99)
