@@ -46,7 +46,7 @@ Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim,
   const idx_t P = param_kept ? p.K : p.R;
   Rcpp::NumericVector kc, kg, kb;
   check_len(scale, p.K, "scale");
-  Rcpp::NumericVector y = like(x);
+  Rcpp::NumericVector y = like(x, threads);
   const normlayers::ApplyArgs A = {x.begin(), opt_ptr(center, p.K, "center", kc),
                                    scale.begin(), opt_ptr(gamma, P, "gamma", kg),
                                    opt_ptr(beta, P, "beta", kb), y.begin()};
@@ -61,7 +61,7 @@ Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                           bool keep_stats = true) {
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
   Rcpp::NumericVector kg, kb;
-  Rcpp::NumericVector y = like(x);
+  Rcpp::NumericVector y = like(x, threads);
   // Without keep_stats (inference, the stateless op) the per-position
   // statistics are not written.
   Rcpp::NumericVector mean = vec(keep_stats ? p.K : 0), rstd = vec(keep_stats ? p.K : 0);
@@ -81,7 +81,7 @@ Rcpp::List cpp_batch_norm_train(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                                 double epsilon, int threads, bool force_general = false) {
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
   Rcpp::NumericVector kg, kb;
-  Rcpp::NumericVector y = like(x);
+  Rcpp::NumericVector y = like(x, threads);
   Rcpp::NumericVector mean = vec(p.K), var = vec(p.K);
   const normlayers::FwdArgs A = {x.begin(), epsilon, opt_ptr(gamma, p.K, "gamma", kg),
                                  opt_ptr(beta, p.K, "beta", kb), y.begin(), mean.begin(),
@@ -103,7 +103,7 @@ Rcpp::List cpp_norm_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy,
   check_len(rstd, p.K, "rstd");
   const idx_t P = param_kept ? p.K : p.R;
   Rcpp::NumericVector kg;
-  Rcpp::NumericVector dx = like(x), dgamma = vec(P), dbeta = vec(P);
+  Rcpp::NumericVector dx = like(x, threads), dgamma = vec(P), dbeta = vec(P);
   const normlayers::BackArgs A = {x.begin(), dy.begin(), mean.begin(), rstd.begin(),
                                   opt_ptr(gamma, P, "gamma", kg), dx.begin(),
                                   dgamma.begin(), dbeta.begin(), P};
