@@ -5,7 +5,8 @@
 #   Rscript bench/bench.R            # full run (needs ~10 GB of RAM, a few minutes)
 #   Rscript bench/bench.R --quick    # smaller shapes, for a smoke test
 #
-# Prints medians and ratios and writes bench/results.md with the machine it ran on.
+# Prints medians and ratios and writes bench/results.md with the machine it ran on,
+# keeping the sections bench/bench-api.R and bench/bench-family.R write there.
 
 # glibc adapts its mmap threshold to past frees, so an allocation of up to 32 MB
 # is sometimes fresh memory (page faults) and sometimes recycled heap. Fix the
@@ -35,10 +36,6 @@ nl_runs <- get("nl_runs", ns)
 nl_kernel_norm_backward <- get("nl_kernel_norm_backward", ns)
 nl_kernel_batch_norm_train <- get("nl_kernel_batch_norm_train", ns)
 nl_kernel_layer_norm <- get("nl_kernel_layer_norm", ns)
-for (f in c("nl_kernel_rms_norm", "nl_kernel_rms_backward", "nl_kernel_unit_norm",
-            "nl_kernel_unit_backward", "nl_kernel_group_norm", "nl_kernel_group_backward")) {
-  assign(f, get(f, ns))
-}
 
 time_median <- function(expr_fn) {
   ts <- vapply(seq_len(iters), function(i) {
@@ -141,63 +138,6 @@ ms_ln_backward <- function(x, dy) {
   rstd * (dy - rowMeans2(dy) - xh * rowMeans2(dy * xh))
 }
 
-# RMS and unit normalization over the last axis of a (positions x channels)
-# matrix; GroupNormalization of an array seen as (N, S, C) with channels
-# last, whose group g is the contiguous block [, , g] of an (N, S * Cg, G) view.
-base_rms <- function(x, s) x * (1 / sqrt(rowMeans(x * x) + eps)) * rep(s, each = nrow(x))
-base_rms_backward <- function(x, dy, s) {
-  rstd <- 1 / sqrt(rowMeans(x * x) + eps)
-  xh <- x * rstd
-  g <- dy * rep(s, each = nrow(x))
-  list(rstd * (g - xh * rowMeans(g * xh)), colSums(dy * xh))
-}
-base_unit <- function(x) x * (1 / sqrt(pmax(rowSums(x * x), 1e-24)))
-base_unit_backward <- function(x, dy) {
-  inv <- 1 / sqrt(pmax(rowSums(x * x), 1e-24))
-  xh <- x * inv
-  inv * (dy - xh * rowSums(dy * xh))
-}
-group_view <- function(x, groups) {
-  d <- dim(x)
-  C <- d[length(d)]
-  N <- d[1]
-  dim(x) <- c(N, length(x) / (N * groups), groups)
-  x
-}
-base_group <- function(x, groups, gamma, beta) {
-  v <- group_view(x, groups)
-  per <- length(x) / (dim(v)[1] * length(gamma))  # positions per channel and sample
-  for (g in seq_len(groups)) {
-    xs <- v[, , g]
-    xc <- xs - rowMeans(xs)
-    ch <- (g - 1) * (length(gamma) / groups) + seq_len(length(gamma) / groups)
-    v[, , g] <- xc * (1 / sqrt(rowMeans(xc * xc) + eps)) *
-      rep(rep(gamma[ch], each = per), each = nrow(xs)) + rep(rep(beta[ch], each = per), each = nrow(xs))
-  }
-  dim(v) <- dim(x)
-  v
-}
-base_group_backward <- function(x, dy, groups, gamma) {
-  v <- group_view(x, groups)
-  dv <- group_view(dy, groups)
-  per <- length(x) / (dim(v)[1] * length(gamma))
-  dgamma <- dbeta <- numeric(length(gamma))
-  for (g in seq_len(groups)) {
-    xs <- v[, , g]
-    ds <- dv[, , g]
-    ch <- (g - 1) * (length(gamma) / groups) + seq_len(length(gamma) / groups)
-    xc <- xs - rowMeans(xs)
-    rstd <- 1 / sqrt(rowMeans(xc * xc) + eps)
-    xh <- xc * rstd
-    gg <- ds * rep(rep(gamma[ch], each = per), each = nrow(xs))
-    v[, , g] <- rstd * (gg - rowMeans(gg) - xh * rowMeans(gg * xh))
-    dgamma[ch] <- colSums(matrix(colSums(ds * xh), per))
-    dbeta[ch] <- colSums(matrix(colSums(ds), per))
-  }
-  dim(v) <- dim(x)
-  list(v, dgamma, dbeta)
-}
-
 # Normalization over axis 2 of a rank-3 array: base R and matrixStats have no
 # reduction over a middle axis, so the axis is moved last with aperm() and back.
 axis2_last <- function(x3, f) {
@@ -278,39 +218,11 @@ run_shape <- function(label, x) {
   ad <- layer_normalization()
   add("normalization adapt()", function() adapt(ad, x),
       function() base_adapt(xm), function() ms_adapt(xm))
-  run_family(x, xm, add, as_array)
   rows
 }
 
-# RMS, unit and group normalization (last axis; GroupNormalization with 8
-# groups over the channels-last axis).
-run_family <- function(x, xm, add, as_array) {
-  d <- dim(x)
-  C <- d[length(d)]
-  ax <- length(d)
-  s <- rnorm(C)
-  b <- rnorm(C)
-  dy <- x * 0.5 + 1
-  dym <- dy
-  dim(dym) <- dim(xm)
-  add("rms_norm forward (axis -1)", function() nl_kernel_rms_norm(x, ax, s, eps),
-      function() as_array(base_rms(xm, s)))
-  fr <- nl_kernel_rms_norm(x, ax, s, eps)
-  add("rms_norm backward (axis -1)", function() nl_kernel_rms_backward(x, dy, ax, fr$rstd, s),
-      function() base_rms_backward(xm, dym, s))
-  add("unit_norm forward (axis -1)", function() nl_kernel_unit_norm(x, ax, 1e-12),
-      function() as_array(base_unit(xm)))
-  fu <- nl_kernel_unit_norm(x, ax, 1e-12)
-  add("unit_norm backward (axis -1)", function() nl_kernel_unit_backward(x, dy, ax, fu$inv),
-      function() as_array(base_unit_backward(xm, dym)))
-  rm(fr, fu)
-  add("group_norm forward (8 groups)", function() nl_kernel_group_norm(x, ax, 8, s, b, eps),
-      function() base_group(x, 8, s, b))
-  fg <- nl_kernel_group_norm(x, ax, 8, s, b, eps)
-  add("group_norm backward (8 groups)",
-      function() nl_kernel_group_backward(x, dy, ax, 8, fg$mean, fg$rstd, s),
-      function() base_group_backward(x, dy, 8, s))
-}
+# RMS, unit and group normalization are measured by bench/bench-family.R
+# (its own section of bench/results.md).
 
 # ---- thread scaling and linearity ---------------------------------------------
 
@@ -455,5 +367,15 @@ md <- c("# normlayers benchmark results", "",
         "| elements | seconds | ns per element | yardstick seconds | ratio |", "|---|---|---|---|---|",
         sprintf("| %.1e | %.4f | %.2f | %.4f | %.2f |", lin$elements, lin$layer_norm_s, lin$ns_per_element,
                 lin$yardstick_s, lin$ratio))
-writeLines(md, out_file)
+# The sections other scripts write (bench/bench-api.R, bench/bench-family.R)
+# sit between "<!-- bench-<name>:start -->" / "<!-- bench-<name>:end -->"
+# markers: keep them, in their order.
+old <- if (file.exists(out_file)) readLines(out_file) else character()
+starts <- grep("^<!-- bench-[a-z]+:start -->$", old)
+kept <- unlist(lapply(starts, function(a) {
+  end <- sub(":start -->$", ":end -->", old[a])
+  b <- which(old == end & seq_along(old) > a)
+  if (length(b)) c("", old[a:b[1]]) else character()
+}))
+writeLines(c(md, kept), out_file)
 cat("\nWrote", out_file, "\n")

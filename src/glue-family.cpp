@@ -46,7 +46,7 @@ Rcpp::List cpp_rms_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                         double epsilon, int threads, bool force_general = false) {
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
   Rcpp::NumericVector ks;
-  Rcpp::NumericVector y = like(x), rstd = vec(p.K);
+  Rcpp::NumericVector y = like(x, threads), rstd = vec(p.K);
   const normlayers::FwdArgs A = {x.begin(), epsilon, opt_ptr(scale, p.R, "scale", ks),
                                  nullptr, y.begin(), nullptr, nullptr, rstd.begin(),
                                  nullptr, nullptr, nullptr};
@@ -65,7 +65,7 @@ Rcpp::List cpp_rms_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy,
   check_len(rstd, p.K, "rstd");
   Rcpp::NumericVector ks;
   const double* s = opt_ptr(scale, p.R, "scale", ks);
-  Rcpp::NumericVector dx = like(x), dscale = vec(p.R);
+  Rcpp::NumericVector dx = like(x, threads), dscale = vec(p.R);
   const normlayers::BackArgs A = {x.begin(), dy.begin(), nullptr, rstd.begin(), s,
                                   dx.begin(), s ? dscale.begin() : nullptr, nullptr, p.R};
   normlayers::rms_backward(p, A, threads);
@@ -78,7 +78,7 @@ Rcpp::List cpp_unit_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                          Rcpp::LogicalVector reduced, double epsilon, int threads,
                          bool force_general = false) {
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
-  Rcpp::NumericVector y = like(x), inv = vec(p.K);
+  Rcpp::NumericVector y = like(x, threads), inv = vec(p.K);
   const normlayers::FwdArgs A = {x.begin(), epsilon, nullptr, nullptr, y.begin(), nullptr,
                                  nullptr, inv.begin(), nullptr, nullptr, nullptr};
   normlayers::unit_norm(p, A, threads);
@@ -93,7 +93,7 @@ Rcpp::List cpp_unit_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy,
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
   check_len(dy, p.n, "dy");
   check_len(inv, p.K, "inv");
-  Rcpp::NumericVector dx = like(x);
+  Rcpp::NumericVector dx = like(x, threads);
   const normlayers::BackArgs A = {x.begin(), dy.begin(), nullptr, inv.begin(), nullptr,
                                   dx.begin(), nullptr, nullptr, p.R};
   normlayers::unit_backward(p, A, threads);
@@ -107,7 +107,7 @@ Rcpp::List cpp_group_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim, int ax
                           int threads, bool force_general = false) {
   const GroupLayout g = group_layout(x.size(), dim, axis, groups, force_general);
   Rcpp::NumericVector kg, kb;
-  Rcpp::NumericVector y = like(x), mean = vec(g.plan.K), rstd = vec(g.plan.K);
+  Rcpp::NumericVector y = like(x, threads), mean = vec(g.plan.K), rstd = vec(g.plan.K);
   const normlayers::FwdArgs A = {x.begin(), epsilon, opt_ptr(gamma, g.C, "gamma", kg),
                                  opt_ptr(beta, g.C, "beta", kb), y.begin(), mean.begin(),
                                  nullptr, rstd.begin(), nullptr, nullptr, nullptr};
@@ -127,7 +127,7 @@ Rcpp::List cpp_group_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy,
   check_len(mean, g.plan.K, "mean");
   check_len(rstd, g.plan.K, "rstd");
   Rcpp::NumericVector kg;
-  Rcpp::NumericVector dx = like(x), dgamma = vec(g.C), dbeta = vec(g.C);
+  Rcpp::NumericVector dx = like(x, threads), dgamma = vec(g.C), dbeta = vec(g.C);
   const normlayers::BackArgs A = {x.begin(), dy.begin(), mean.begin(), rstd.begin(),
                                   opt_ptr(gamma, g.C, "gamma", kg), dx.begin(),
                                   dgamma.begin(), dbeta.begin(), g.C};

@@ -53,7 +53,7 @@ Rcpp::NumericVector cpp_apply(Rcpp::NumericVector x, Rcpp::NumericVector dim,
   if (!Rf_isNull(out) && (TYPEOF(out) != REALSXP || XLENGTH(out) != x.size())) {
     Rcpp::stop("`out` must be a double array of the length of `x`.");
   }
-  Rcpp::NumericVector y = Rf_isNull(out) ? like(x) : Rcpp::NumericVector(out);
+  Rcpp::NumericVector y = Rf_isNull(out) ? like(x, threads) : Rcpp::NumericVector(out);
   const normlayers::ApplyArgs A = {x.begin(), opt_ptr(center, p.K, "center", kc),
                                    scale.begin(), opt_ptr(gamma, P, "gamma", kg),
                                    opt_ptr(beta, P, "beta", kb), y.begin()};
@@ -73,7 +73,7 @@ Rcpp::List cpp_layer_norm(Rcpp::NumericVector x, Rcpp::NumericVector dim,
   if (!Rf_isNull(out) && (TYPEOF(out) != REALSXP || XLENGTH(out) != x.size())) {
     Rcpp::stop("`out` must be a double array of the length of `x`.");
   }
-  Rcpp::NumericVector y = Rf_isNull(out) ? like(x) : Rcpp::NumericVector(out);
+  Rcpp::NumericVector y = Rf_isNull(out) ? like(x, threads) : Rcpp::NumericVector(out);
   // Without keep_stats (inference, the stateless op) the per-position
   // statistics are not written.
   Rcpp::NumericVector mean = vec(keep_stats ? p.K : 0), rstd = vec(keep_stats ? p.K : 0);
@@ -93,7 +93,7 @@ Rcpp::List cpp_batch_norm_train(Rcpp::NumericVector x, Rcpp::NumericVector dim,
                                 double epsilon, int threads, bool force_general = false) {
   const normlayers::Plan p = plan_from(x.size(), dim, reduced, force_general);
   Rcpp::NumericVector kg, kb;
-  Rcpp::NumericVector y = like(x);
+  Rcpp::NumericVector y = like(x, threads);
   Rcpp::NumericVector mean = vec(p.K), var = vec(p.K);
   const normlayers::FwdArgs A = {x.begin(), epsilon, opt_ptr(gamma, p.K, "gamma", kg),
                                  opt_ptr(beta, p.K, "beta", kb), y.begin(), mean.begin(),
@@ -115,7 +115,7 @@ Rcpp::List cpp_norm_backward(Rcpp::NumericVector x, Rcpp::NumericVector dy,
   check_len(rstd, p.K, "rstd");
   const idx_t P = param_kept ? p.K : p.R;
   Rcpp::NumericVector kg;
-  Rcpp::NumericVector dx = like(x), dgamma = vec(P), dbeta = vec(P);
+  Rcpp::NumericVector dx = like(x, threads), dgamma = vec(P), dbeta = vec(P);
   const normlayers::BackArgs A = {x.begin(), dy.begin(), mean.begin(), rstd.begin(),
                                   opt_ptr(gamma, P, "gamma", kg), dx.begin(),
                                   dgamma.begin(), dbeta.begin(), P};

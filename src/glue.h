@@ -105,10 +105,22 @@ inline void advise_huge_pages(double* p, std::size_t n) {
 #endif
 }
 
-// An uninitialized output with x's length and dim.
-inline Rcpp::NumericVector like(const Rcpp::NumericVector& x) {
+// Large outputs are faulted in before the kernel writes them
+// (normlayers::prefault()), unless NORMLAYERS_PREFAULT=0.
+inline bool prefault_enabled() {
+  const char* v = std::getenv("NORMLAYERS_PREFAULT");
+  return !(v && v[0] == '0');
+}
+
+// An uninitialized output with x's length and dim, for a kernel that asks for
+// `threads` threads.
+inline Rcpp::NumericVector like(const Rcpp::NumericVector& x, int threads) {
   Rcpp::NumericVector y(Rcpp::no_init(x.size()));
-  advise_huge_pages(y.begin(), static_cast<std::size_t>(y.size()));
+  const idx_t n = static_cast<idx_t>(y.size());
+  advise_huge_pages(y.begin(), static_cast<std::size_t>(n));
+  if (prefault_enabled()) {
+    normlayers::prefault(y.begin(), n, normlayers::effective_threads(n, threads));
+  }
   SEXP d = Rf_getAttrib(x, R_DimSymbol);
   if (!Rf_isNull(d)) Rf_setAttrib(y, R_DimSymbol, d);
   return y;

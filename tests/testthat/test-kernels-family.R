@@ -140,3 +140,27 @@ test_that("nl_kernel_group_norm() centres exactly on ill-conditioned data", {
   expect_equal(res$y, ref$y, tolerance = 1e-9)
   expect_equal(res$rstd, ref$rstd, tolerance = 1e-9)
 })
+
+test_that("RMS and unit forward on a large rows layout: same bits for 1 and 2 threads, with and without the output prefault", {
+  set.seed(608)
+  # 40000 x 8: several row blocks, parallel, and an output above the prefault size
+  x <- matrix(rnorm(320000, 2, 3), 40000, 8)
+  x[1, ] <- 0
+  x[2, 3] <- -0
+  s <- rnorm(8)
+  run <- function() {
+    list(nl_kernel_rms_norm(x, 2L, s, 1e-3), nl_kernel_rms_norm(x, 2L, NULL, 1e-3),
+         nl_kernel_unit_norm(x, 2L, 1e-12))
+  }
+  one <- withr::with_options(list(normlayers.threads = 1), run())
+  two <- withr::with_options(list(normlayers.threads = 2), run())
+  expect_identical(two, one)
+  nopf <- withr::with_envvar(c(NORMLAYERS_PREFAULT = "0"),
+                             withr::with_options(list(normlayers.threads = 2), run()))
+  expect_identical(nopf, one)
+  general <- withr::with_options(list(normlayers.kernel_force_general = TRUE), run())
+  expect_equal(general, one, tolerance = 1e-15)
+  expect_equal(one[[3]]$y, family_unit_oracle(x, 2L), tolerance = 1e-12)
+  expect_equal(one[[1]]$y, family_rms_oracle(x, 2L, s, 1e-3), tolerance = 1e-12)
+  expect_identical(one[[3]]$y[1, ], rep(0, 8))
+})

@@ -42,6 +42,20 @@ inline void inv_sqrt_eps(const double* v, double eps, double* out, idx_t n) {
   for (; i < n; ++i) out[i] = 1.0 / std::sqrt(v[i] + eps);
 }
 
+// out[i] = 1 / sqrt(max(v[i], floor)), NaN staying NaN; vectorized as
+// inv_sqrt_eps() (maxpd(floor, v) is floor only when floor > v, so a NaN v
+// passes through, as in the scalar tail).
+inline void inv_sqrt_floor(const double* v, double floor, double* out, idx_t n) {
+  idx_t i = 0;
+#if defined(__SSE2__)
+  const __m128d f = _mm_set1_pd(floor), one = _mm_set1_pd(1.0);
+  for (; i + 2 <= n; i += 2) {
+    _mm_storeu_pd(out + i, _mm_div_pd(one, _mm_sqrt_pd(_mm_max_pd(f, _mm_loadu_pd(v + i)))));
+  }
+#endif
+  for (; i < n; ++i) out[i] = 1.0 / std::sqrt(floor > v[i] ? floor : v[i]);
+}
+
 // ---- two-pass moments of one partial ---------------------------------------
 //
 // A partial is summarized by its count n, the first-pass mean m1 (sum / n),

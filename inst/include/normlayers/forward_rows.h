@@ -197,6 +197,42 @@ inline void rows_block_out_cols(const double* x0, double* y0, idx_t stride, idx_
   }
 }
 
+// Output of a block of uncentered statistics (RMS, unit normalization) with
+// per-column parameters: y = x * (sc[ii] * gamma[q]) + beta[q], q =
+// param.col(j, l) (gamma 1 and beta 0 when not given). The same values as
+// rows_block_out_cols() with a zero center (x - 0 is x, and adding beta = 0
+// still turns -0 into 0), without loading the center. Two columns per sweep.
+template <class Param>
+inline void rows_block_scale_cols(const double* x0, double* y0, idx_t stride, idx_t rows,
+                                  idx_t cols, idx_t l, const double* sc, const FwdArgs& A,
+                                  const Param& par) {
+  idx_t j = 0;
+  for (; j + 2 <= cols; j += 2) {
+    const double* xa = x0 + stride * j;
+    const double* xb = xa + stride;
+    double* ya = y0 + stride * j;
+    double* yb = ya + stride;
+    const idx_t qa = par.col(j, l), qb = par.col(j + 1, l);
+    const double ga = A.gamma ? A.gamma[qa] : 1.0, gb = A.gamma ? A.gamma[qb] : 1.0;
+    const double ba = A.beta ? A.beta[qa] : 0.0, bb = A.beta ? A.beta[qb] : 0.0;
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) {
+      const double r = sc[ii];
+      ya[ii] = xa[ii] * (r * ga) + ba;
+      yb[ii] = xb[ii] * (r * gb) + bb;
+    }
+  }
+  for (; j < cols; ++j) {
+    const double* xc = x0 + stride * j;
+    double* yc = y0 + stride * j;
+    const idx_t q = par.col(j, l);
+    const double gj = A.gamma ? A.gamma[q] : 1.0;
+    const double bj = A.beta ? A.beta[q] : 0.0;
+    NL_SIMD
+    for (idx_t ii = 0; ii < rows; ++ii) yc[ii] = xc[ii] * (sc[ii] * gj) + bj;
+  }
+}
+
 // Output of a block with per-row multiplier and shift:
 //   y = ((x - cen[ii]) - cor[ii]) * mult[ii] + shift[ii]   (cen nullptr: 0)
 inline void rows_block_out_rows(const double* x0, double* y0, idx_t stride, idx_t rows,
@@ -258,6 +294,10 @@ inline void rows_block_finish(const FwdArgs& A, const Param& par, const Plan& p,
   Stats::inv(st.V, A.eps, S, rows);
   if (A.rstd) std::copy(S, S + rows, A.rstd + k0);
   if (!A.y) return;
+  if (!Param::on_kept && !Stats::centered) {
+    rows_block_scale_cols(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, blk.l, S, A, par);
+    return;
+  }
   if (!Param::on_kept) {
     rows_block_out_cols(A.x + blk.off, A.y + blk.off, p.a, rows, p.b, blk.l, st.M, st.Rm, S,
                         A, par);

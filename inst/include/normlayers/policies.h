@@ -58,9 +58,7 @@ struct SumSquare {
   static const bool centered = false;
   static double spread(double ss, double) { return ss; }
   static void inv(const double* v, double eps, double* out, idx_t n) {
-    const double floor = eps * eps;
-    // NaN stays NaN
-    for (idx_t i = 0; i < n; ++i) out[i] = 1.0 / std::sqrt(v[i] < floor ? floor : v[i]);
+    inv_sqrt_floor(v, eps * eps, out, n);
   }
 };
 

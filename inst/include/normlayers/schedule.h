@@ -13,6 +13,11 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cstdint>
+#endif
 
 namespace normlayers {
 
@@ -88,6 +93,52 @@ class ThreadScratch {
   int arrays_;
   std::vector<double> buf_;
 };
+
+// ---- output memory ---------------------------------------------------------
+
+// Outputs smaller than this (in doubles, 2 MiB) are not prefaulted.
+const idx_t PREFAULT_MIN_ELEMENTS = 262144;
+
+#if defined(__linux__)
+#ifdef MADV_POPULATE_WRITE
+const int NL_MADV_POPULATE_WRITE = MADV_POPULATE_WRITE;
+#else
+const int NL_MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack the name
+#endif
+#endif
+
+// A large new output is untouched memory: writing it page-faults once per
+// 4 KiB page, each fault a trap into the operating system. Linux 5.14 and
+// later fault in a whole range in one call (MADV_POPULATE_WRITE); here each of
+// nthr threads takes one piece. On the 2-core VM the package is measured on,
+// a 1e6 x 64 unit_norm forward into a prefaulted output took about half the
+// time of the same kernel touching its output page by page (as the `x + 0.5`
+// yardstick does); on memory that is already mapped (recycled heap) the call
+// only walks the page tables (about 0.3 us per page there). Where the call is
+// unsupported it fails and the pages fault as usual; the values written are
+// the same either way.
+inline void prefault(double* p, idx_t n, int nthr) {
+#if defined(__linux__)
+  if (!p || n < PREFAULT_MIN_ELEMENTS) return;
+  const long ps = sysconf(_SC_PAGESIZE);
+  const std::uintptr_t page = ps > 0 ? static_cast<std::uintptr_t>(ps) : 4096;
+  const std::uintptr_t b = (reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page;
+  const std::uintptr_t e = reinterpret_cast<std::uintptr_t>(p + n) / page * page;
+  if (e <= b) return;
+  const idx_t pages = static_cast<idx_t>((e - b) / page);
+  const idx_t parts = nthr < 1 ? 1 : (nthr < pages ? nthr : pages);
+  parallel_for(static_cast<int>(parts), parts, [&](idx_t t) {
+    const idx_t p0 = pages / parts * t + (t < pages % parts ? t : pages % parts);
+    const idx_t p1 = p0 + pages / parts + (t < pages % parts ? 1 : 0);
+    void* start = reinterpret_cast<void*>(b + static_cast<std::uintptr_t>(p0) * page);
+    madvise(start, static_cast<std::size_t>(p1 - p0) * page, NL_MADV_POPULATE_WRITE);
+  });
+#else
+  (void) p;
+  (void) n;
+  (void) nthr;
+#endif
+}
 
 // ---- PATH_ROWS blocks ------------------------------------------------------
 
