@@ -84,7 +84,8 @@ predict.nl_layer <- function(object, x, ..., batch_size = NULL,
     # batch buffer is reused.
     reuse <- length(nl_callbacks_having(callbacks, "on_predict_batch_end")) == 0
     out <- nl_with_rollback(nl_all_layers(object),
-                            nl_predict_batches(object, xx, n, n_use, bs, cbs, reuse = reuse))
+                            nl_predict_batches(object, xx, n, n_use, bs, cbs, reuse = reuse,
+                                               owned = isTRUE(info$owned)))
     if (!is.null(info) && info$kind == "array" && !is.null(info$dimnames) &&
         identical(as.integer(dim(out)), as.integer(info$dim))) {
       dimnames(out) <- info$dimnames
@@ -103,8 +104,10 @@ predict.nl_layer <- function(object, x, ..., batch_size = NULL,
 # (nl_plan_infer()); with `reuse` (no callback can keep a batch's outputs)
 # every full batch is gathered into the first batch's buffer. A model of such
 # layers then allocates the result and one batch, whatever the number of
-# batches.
-nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list(), reuse = FALSE) {
+# batches. `owned`: x itself was made by predict() (converted from a data
+# frame or from integers), so one batch may be written over it.
+nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list(), reuse = FALSE,
+                               owned = FALSE) {
   nl_callbacks_run(cbs, "on_predict_begin")
   first <- min(bs, n_use)
   gathered <- first != n
@@ -112,7 +115,7 @@ nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list(), reuse = FA
   nl_prepare_model(object, x)
   plan <- nl_forward_plan(object)
   nl_callbacks_run(cbs, "on_predict_batch_begin", 0L)
-  out1 <- nl_plan_infer(plan, xb, owned = gathered)
+  out1 <- nl_plan_infer(plan, xb, owned = gathered || owned)
   if (is.list(out1)) {
     nl_abort(c("Models with several outputs cannot be predicted in batches yet.",
                i = "Use {.code batch_size = NULL}."), "value")

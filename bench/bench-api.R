@@ -35,16 +35,27 @@ set.seed(42)
 
 # ---- helpers ------------------------------------------------------------------
 
-# Median seconds of `reps` calls, each right after a full gc().
+# Minor page faults of this process so far (Linux; NA elsewhere): a new
+# output on fresh pages is faulted in one 4 KB page at a time.
+minor_faults <- function() {
+  s <- tryCatch(readLines("/proc/self/stat", warn = FALSE), error = function(e) NA_character_)
+  if (is.na(s[1])) return(NA_real_)
+  as.numeric(strsplit(sub(".*\\) ", "", s[1]), " ")[[1]][8])
+}
+
+# Median seconds of `reps` calls, each right after a full gc(), and the
+# median number of minor page faults per call (attribute "faults").
 time_median <- function(fn, reps) {
   invisible(fn())  # warm-up
-  ts <- vapply(seq_len(reps), function(i) {
+  tf <- vapply(seq_len(reps), function(i) {
     invisible(gc(verbose = FALSE))
+    f0 <- minor_faults()
     t0 <- bench::hires_time()
     fn()
-    as.numeric(bench::hires_time() - t0)
-  }, numeric(1))
-  stats::median(ts)
+    t1 <- bench::hires_time()
+    c(as.numeric(t1 - t0), minor_faults() - f0)
+  }, numeric(2))
+  structure(stats::median(tf[1, ]), faults = stats::median(tf[2, ]))
 }
 # More repetitions where calls are short (their medians are noisier).
 reps_for <- function(n) if (n <= 1e3) 25L else if (n <= 1e4) 11L else if (n <= 1e5) 5L else 3L
@@ -54,6 +65,7 @@ mem_of <- function(fn) {
 }
 fmt_s <- function(s) if (s < 1e-3) sprintf("%.0f us", s * 1e6) else if (s < 1) sprintf("%.1f ms", s * 1e3) else sprintf("%.2f s", s)
 fmt_ns <- function(s) sprintf("%.0f", s * 1e9)
+fmt_faults <- function(per_row) ifelse(is.na(per_row), "NA", sprintf("%.0f", per_row * 1000))
 
 model_mlp <- function() {
   m <- keras_model_sequential(input_shape = n_feat) |>
@@ -144,23 +156,26 @@ ops <- list(
 cat(sprintf("Scaling (%s)\n", paste(format(sizes, scientific = TRUE), collapse = ", ")))
 yard_expo <- NULL  # the yardstick's exponents (it runs first)
 scaling <- lapply(names(ops), function(nm) {
-  secs <- vapply(sizes, function(n) {
+  tf <- vapply(sizes, function(n) {
     fn <- ops[[nm]](n)
     s <- time_median(fn, reps_for(n))
     rm(fn)
     invisible(gc(verbose = FALSE))
-    s
-  }, numeric(1))
+    c(s, attr(s, "faults"))
+  }, numeric(2))
+  secs <- tf[1, ]
+  faults <- tf[2, ]
   expo <- unname(stats::coef(stats::lm(log(secs) ~ log(sizes)))[2])
   # The exponent between the two largest sizes: fixed costs no longer count.
   expo_top <- log(secs[length(secs)] / secs[length(secs) - 1]) /
     log(sizes[length(sizes)] / sizes[length(sizes) - 1])
   yard <- if (!is.null(yard_expo)) sprintf(" [yardstick %.2f / %.2f]", yard_expo[1], yard_expo[2]) else ""
-  cat(sprintf("  %-48s %s | ns/row %s | exponent %.2f (top two sizes %.2f)%s\n", nm,
+  cat(sprintf("  %-48s %s | ns/row %s | faults/1000 rows %s | exponent %.2f (top two sizes %.2f)%s\n", nm,
               paste(vapply(secs, fmt_s, ""), collapse = " "),
-              paste(vapply(secs / sizes, fmt_ns, ""), collapse = " "), expo, expo_top, yard))
+              paste(vapply(secs / sizes, fmt_ns, ""), collapse = " "),
+              paste(fmt_faults(faults / sizes), collapse = " "), expo, expo_top, yard))
   if (nm == "yardstick x + 0.5") yard_expo <<- c(expo, expo_top)
-  list(name = nm, secs = secs, expo = expo, expo_top = expo_top)
+  list(name = nm, secs = secs, faults = faults, expo = expo, expo_top = expo_top)
 })
 
 # ---- 2. allocations relative to the output --------------------------------------
@@ -318,18 +333,24 @@ md <- c(
   "",
   "### Scaling with the number of rows (64 features)",
   "",
-  sprintf("| operation | %s | ns per row at %s | exponent (fit over all sizes) | exponent (two largest sizes) |",
+  sprintf("| operation | %s | ns per row at %s | page faults per 1000 rows | exponent (fit over all sizes) | exponent (two largest sizes) |",
           paste(sprintf("%g rows", sizes), collapse = " | "), paste(sprintf("%g", sizes), collapse = " / ")),
-  paste0("|---|", strrep("---|", length(sizes)), "---|---|---|"),
-  vapply(scaling, function(r) sprintf("| %s | %s | %s | %.2f | %.2f |", r$name,
+  paste0("|---|", strrep("---|", length(sizes)), "---|---|---|---|"),
+  vapply(scaling, function(r) sprintf("| %s | %s | %s | %s | %.2f | %.2f |", r$name,
                                       paste(vapply(r$secs, fmt_s, ""), collapse = " | "),
                                       paste(vapply(r$secs / sizes, fmt_ns, ""), collapse = " / "),
+                                      paste(fmt_faults(r$faults / sizes), collapse = " / "),
                                       r$expo, r$expo_top), ""),
   "",
   sprintf(paste("The yardstick `x + 0.5` (one allocation and one pass over n x 64, nothing else) has",
                 "exponents %.2f (all sizes) and %.2f (two largest sizes) in this run: what it has above 1",
-                "comes from the memory system (caches, page faults), and the other exponents are to be",
-                "read against it."), yard_expo[1], yard_expo[2]),
+                "comes from the memory system, and the other exponents are to be read against it. A new",
+                "output is faulted in one 4 KB page at a time (125 faults per 1000 rows of 64 doubles)",
+                "unless the allocator hands out memory the process has already touched, which depends on",
+                "what ran before (the faults column). Where faults are slow (a shared virtual machine) a",
+                "call that faults costs several times more per row than one that does not, so a step",
+                "from 0 to 125 faults between two sizes alone raises the exponent over all sizes:",
+                "compare the per-row costs of sizes with the same fault count."), yard_expo[1], yard_expo[2]),
   "",
   "For the weight operations, \"rows\" is the number of weight values.",
   "",

@@ -93,6 +93,11 @@ test_that("predict() in batches gives the one-batch result and leaves its input 
     xi <- matrix(as.integer(round(x * 10)), 103, 6)
     expect_identical(predict(model, xi, batch_size = 7), predict(model, xi * 1, batch_size = 7))
     expect_identical(predict(model, as.data.frame(x), batch_size = 7), predict(model, x, batch_size = 7))
+    # one batch of an input predict() converted itself
+    expect_identical(predict(model, as.data.frame(x)), want)
+    xi0 <- xi
+    expect_identical(predict(model, xi), predict(model, xi * 1))
+    expect_identical(xi, xi0)
   }
   # without a Dense layer, batches change nothing at all
   expect_identical(predict(models[[1]], x, batch_size = 10), predict(models[[1]], x))
