@@ -29,13 +29,8 @@
 # Same allocation regime as bench/bench.R: re-launch once with glibc's mmap
 # threshold fixed, so that every large allocation (the yardstick's, base R's
 # and the kernels') is fresh memory and costs the same in every round.
-if (Sys.getenv("NORMLAYERS_BENCH_CHILD") == "") {
-  script <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])
-  status <- system2(file.path(R.home("bin"), "Rscript"),
-                    c(shQuote(script), commandArgs(trailingOnly = TRUE)),
-                    env = c("NORMLAYERS_BENCH_CHILD=1", "MALLOC_MMAP_THRESHOLD_=1048576"))
-  quit(save = "no", status = status)
-}
+source("bench/common.R")
+bench_relaunch_fixed_mmap()
 
 suppressPackageStartupMessages({
   library(normlayers)

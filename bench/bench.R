@@ -12,13 +12,8 @@
 # is sometimes fresh memory (page faults) and sometimes recycled heap. Fix the
 # threshold so that every large allocation, the yardstick's and the kernels'
 # alike, costs the same: re-launch this script once with it set.
-if (Sys.getenv("NORMLAYERS_BENCH_CHILD") == "") {
-  script <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)[1])
-  status <- system2(file.path(R.home("bin"), "Rscript"),
-                    c(shQuote(script), commandArgs(trailingOnly = TRUE)),
-                    env = c("NORMLAYERS_BENCH_CHILD=1", "MALLOC_MMAP_THRESHOLD_=1048576"))
-  quit(save = "no", status = status)
-}
+source("bench/common.R")
+bench_relaunch_fixed_mmap()
 
 suppressPackageStartupMessages({
   library(normlayers)
