@@ -16,7 +16,12 @@ nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
     # One allocation of the input's size; columns of other lengths (matrix
     # columns) take the general route.
     m <- nl_columns_to_matrix_cpp(x, n)
-    if (is.null(m)) m <- matrix(as.double(unlist(x, use.names = FALSE)), nrow = n, ncol = ncol(x))
+    if (is.null(m)) {
+      # matrix columns: each of their columns is a feature, as in as.matrix()
+      m <- as.matrix(x)
+      storage.mode(m) <- "double"
+      dimnames(m) <- NULL
+    }
     # The row names as stored (compact automatic ones stay compact).
     return(list(x = m, kind = "data.frame", names = names(x), nrow = n,
                 row.names = .row_names_info(x, 0L), owned = TRUE))

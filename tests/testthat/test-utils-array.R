@@ -62,11 +62,10 @@ test_that("nl_as_input() copies a data frame's columns as unlist() would, NA inc
   expect_identical(info$nrow, 3L)
   expect_identical(nl_as_input(df[0, ])$x, matrix(numeric(), 0, 3))
   expect_identical(nl_as_input(df[, 0])$x, matrix(numeric(), 3, 0))
-  # a matrix column takes the general route, as before
+  # a matrix column: each of its columns is a feature, as in as.matrix()
   odd <- data.frame(a = 1:2)
   odd$m <- matrix(1:4, 2)
-  expect_identical(suppressWarnings(nl_as_input(odd)$x),
-                   suppressWarnings(matrix(c(1, 2, 1, 2, 3, 4), 2, 2)))
+  expect_identical(nl_as_input(odd)$x, matrix(c(1, 2, 1, 2, 3, 4), 2, 3))
   # only arrays that were converted are new
   expect_false(nl_as_input(matrix(1, 2, 2))$owned)
   expect_true(nl_as_input(matrix(1L, 2, 2))$owned)
