@@ -16,10 +16,13 @@ nl_runs <- function(dim, reduced_axes) {
 # Threads for a kernel call on `x`: inputs below the kernels' parallel
 # threshold run on one thread anyway, so they skip the option and environment
 # lookups.
-nl_kernel_threads <- function(x) {
+nl_kernel_threads <- function(x) nl_size_threads(length(x))
+
+# Threads for a kernel call, or for readying a new output, of `n` values.
+nl_size_threads <- function(n) {
   min_n <- .nl_thread_cache$min_parallel
   if (is.null(min_n)) min_n <- .nl_thread_cache$min_parallel <- cpp_min_parallel_elements()
-  if (length(x) < min_n) 1L else nl_threads()
+  if (n < min_n) 1L else nl_threads()
 }
 
 # TRUE forces the general (odometer) path; used by the tests.

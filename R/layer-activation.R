@@ -173,14 +173,18 @@ nl_activation_code <- function(name) {
 nl_activation_forward <- function(name, x) {
   if (identical(name, "linear")) return(x)
   code <- nl_activation_code(name)
-  if (!is.na(code) && is.double(x)) return(nl_activation_forward_cpp(x, code))
+  if (!is.na(code) && is.double(x)) {
+    return(nl_activation_forward_cpp(x, code, nl_kernel_threads(x)))
+  }
   nl_activations[[name]]$forward(x)
 }
 
 nl_activation_backward <- function(name, x, y, dy) {
   if (identical(name, "linear")) return(dy)
   code <- nl_activation_code(name)
-  if (!is.na(code) && is.double(y) && is.double(dy)) return(nl_activation_backward_cpp(y, dy, code))
+  if (!is.na(code) && is.double(y) && is.double(dy)) {
+    return(nl_activation_backward_cpp(y, dy, code, nl_kernel_threads(y)))
+  }
   nl_activations[[name]]$backward(x, y, dy)
 }
 

@@ -121,6 +121,11 @@ nl_layer_invoke_impl <- function(layer, object, ..., training = NULL, call) {
 
 nl_layer_call_eager <- function(layer, object, training = FALSE, call = rlang::caller_env(),
                                 mask = NULL) {
+  if (!training && is.null(mask) && is.data.frame(object)) {
+    # Layers that read a data frame's columns directly (nl_layer_infer_frame()).
+    out <- nl_layer_infer_frame(layer, object, call = call)
+    if (!is.null(out)) return(out)
+  }
   if ((inherits(layer, "nl_model") || nl_is_multi_input(layer)) && is.list(object) &&
       !is.data.frame(object)) {
     infos <- lapply(object, nl_as_input, arg = "object", call = call)

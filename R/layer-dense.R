@@ -150,11 +150,11 @@ nl_layer_forward.nl_dense <- function(layer, x, training) {
   if (!is.double(x)) storage.mode(x) <- "double"
   if (is.na(code)) {
     # An activation without a C++ kernel: the linear part in C++, then R.
-    z <- nl_dense_forward_cpp(x, w$kernel, w$bias, 0L)
+    z <- nl_dense_forward_cpp(x, w$kernel, w$bias, 0L, nl_kernel_threads(x))
     y <- nl_activation_forward(act, z)
   } else {
     z <- NULL
-    y <- nl_dense_forward_cpp(x, w$kernel, w$bias, code)
+    y <- nl_dense_forward_cpp(x, w$kernel, w$bias, code, nl_kernel_threads(x))
   }
   activity <- nl_activity_penalty(st$config$activity_regularizer, y)
   list(output = y, cache = list(x = x, z = z, y = y, activity = activity))
@@ -175,7 +175,7 @@ nl_layer_backward.nl_dense <- function(layer, cache, dy) {
     code <- 0L
   }
   res <- nl_dense_backward_cpp(cache$x, cache$y, dy, w$kernel, code, !is.null(w$bias),
-                               !isTRUE(cache$skip_dx))
+                               !isTRUE(cache$skip_dx), nl_kernel_threads(cache$x))
   grads <- list(kernel = res$kernel)
   if (!is.null(w$bias)) grads$bias <- res$bias
   list(dx = res$dx, grads = grads)

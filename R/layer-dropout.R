@@ -120,7 +120,7 @@ nl_layer_forward.nl_dropout <- function(layer, x, training) {
   d <- dim(x)
   if (is.null(st$config$noise_shape) && is.double(x)) {
     # One pass in C++: the output and a byte mask, the same draws as runif().
-    res <- nl_with_dropout_rng(st, function() nl_dropout_forward_cpp(x, rate))
+    res <- nl_with_dropout_rng(st, function() nl_dropout_forward_cpp(x, rate, nl_kernel_threads(x)))
     return(list(output = res[[1]], cache = list(mask = res[[2]], rate = rate)))
   }
   ms <- nl_dropout_mask_shape(st$config$noise_shape, d)
@@ -137,7 +137,7 @@ nl_layer_forward.nl_dropout <- function(layer, x, training) {
 nl_layer_backward.nl_dropout <- function(layer, cache, dy) {
   if (!is.null(cache$mask)) {
     if (!is.double(dy)) storage.mode(dy) <- "double"
-    return(list(dx = nl_dropout_backward_cpp(dy, cache$mask, cache$rate), grads = list()))
+    return(list(dx = nl_dropout_backward_cpp(dy, cache$mask, cache$rate, nl_kernel_threads(dy)), grads = list()))
   }
   list(dx = if (is.null(cache$scale)) dy else dy * cache$scale, grads = list())
 }

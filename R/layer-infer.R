@@ -47,6 +47,32 @@ nl_layer_infer.nl_activation <- function(layer, x, owned) {
   nl_layer_forward(layer, x, FALSE)$output
 }
 
+# Inference on a data frame `df` for layers that read its columns directly,
+# without the matrix copy nl_as_input() makes: a Dense layer with a C++
+# activation reads the columns in blocks of rows and writes only its output
+# (a data frame when it has one column per input column, as
+# nl_restore_output() gives, otherwise a matrix). NULL for every other layer
+# and for data frames with matrix columns: those take the usual route, which
+# also reports bad columns.
+nl_layer_infer_frame <- function(layer, df, call = rlang::caller_env()) {
+  if (!inherits(layer, "nl_dense")) return(NULL)
+  st <- nl_state(layer)
+  code <- nl_activation_code(st$config$activation)
+  n <- .row_names_info(df, 2L)
+  plain <- vapply(df, function(col) {
+    (is.numeric(col) || is.logical(col)) && is.null(dim(col)) && length(col) == n
+  }, logical(1))
+  if (is.na(code) || !all(plain)) return(NULL)
+  p <- length(df)
+  nl_with_rollback(list(layer), {
+    nl_layer_prepare(layer, c(n, p), call = call)
+    w <- nl_weights_all(st)
+    nms <- if (st$config$units == p) names(df) else NULL
+    nl_dense_forward_frame_cpp(df, n, w$kernel, w$bias, code, nms, .row_names_info(df, 0L),
+                               nl_size_threads(n * p))
+  })
+}
+
 # A sequential model called eagerly: its layers one after the other, each
 # checked for its input as nl_layer_forward.nl_sequential() does.
 #' @export

@@ -126,15 +126,18 @@ nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list(), reuse = FA
     return(out1)
   }
   d <- dim(out1)
-  res <- nl_alloc_array_cpp(c(n_use, d[-1]))
+  res <- nl_alloc_array_cpp(c(n_use, d[-1]), nl_kernel_threads(x))
   nl_rows_into_cpp(res, out1, 0)
   rm(out1)
   reuse <- reuse && is.double(xb)
+  # The batch hooks run only on the callbacks that have them (often none).
+  cbs_bb <- nl_callbacks_having(cbs, "on_predict_batch_begin")
+  cbs_be <- nl_callbacks_having(cbs, "on_predict_batch_end")
   s <- first
   batch <- 1L
   while (s < n_use) {
     m <- min(bs, n_use - s)
-    nl_callbacks_run(cbs, "on_predict_batch_begin", batch)
+    if (length(cbs_bb)) nl_callbacks_run(cbs_bb, "on_predict_batch_begin", batch)
     if (reuse && m == first) {
       nl_gather_range_into_cpp(xb, x, s + 1)
       ob <- nl_plan_infer(plan, xb, owned = TRUE)
@@ -142,7 +145,7 @@ nl_predict_batches <- function(object, x, n, n_use, bs, cbs = list(), reuse = FA
       ob <- nl_plan_infer(plan, nl_batch_range(x, s + 1, m), owned = TRUE)
     }
     nl_rows_into_cpp(res, ob, s)
-    nl_callbacks_run(cbs, "on_predict_batch_end", batch, list(outputs = ob))
+    if (length(cbs_be)) nl_callbacks_run(cbs_be, "on_predict_batch_end", batch, list(outputs = ob))
     s <- s + m
     batch <- batch + 1L
   }

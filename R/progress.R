@@ -93,6 +93,10 @@ nl_progbar_update <- function(pb, current, logs) {
   now <- Sys.time()
   if (current == 1 && is.null(pb$after_first)) pb$after_first <- now
   if (pb$verbose != 1L || current >= pb$target) return(invisible())
+  # As Keras's Progbar, the line is redrawn at most every 0.05 seconds.
+  t <- unclass(now)
+  if (!is.null(pb$shown_at) && t - pb$shown_at < 0.05) return(invisible())
+  pb$shown_at <- t
   tps <- nl_progbar_time_per_step(pb, current, now)
   pb$line <- paste0(nl_progress_count(current, pb$target), " ",
                     nl_progress_bar_chars(current, pb$target), " ",

@@ -285,11 +285,14 @@ nl_test_loop <- function(plan, x, y, from, count, batch_size, sw = NULL, cbs = l
   penalty <- nl_plan_penalty(plan)
   acc <- nl_logs_accumulator(plan)
   nl_callbacks_run(cbs, "on_test_begin")
+  # The batch hooks run only on the callbacks that have them (often none).
+  cbs_bb <- nl_callbacks_having(cbs, "on_test_batch_begin")
+  cbs_be <- nl_callbacks_having(cbs, "on_test_batch_end")
   s <- 0
   batch <- 0L
   while (s < count) {
     m <- min(bs, count - s)
-    nl_callbacks_run(cbs, "on_test_batch_begin", batch)
+    if (length(cbs_bb)) nl_callbacks_run(cbs_bb, "on_test_batch_begin", batch)
     xb <- nl_batch_range(x, from + s, m)
     yb <- nl_slice_range(y, from + s, m)
     swb <- if (is.null(sw)) NULL else sw[seq.int(s + 1, length.out = m)]
@@ -298,7 +301,7 @@ nl_test_loop <- function(plan, x, y, from, count, batch_size, sw = NULL, cbs = l
       nl_loss_weighted(plan$loss_spec, yb, fw$output, swb)
     acc$add(lo$value + penalty + fw$activity, m, nl_plan_batch_metrics(plan, yb, fw$output, swb))
     s <- s + m
-    nl_callbacks_run(cbs, "on_test_batch_end", batch, acc$logs())
+    if (length(cbs_be)) nl_callbacks_run(cbs_be, "on_test_batch_end", batch, acc$logs())
     batch <- batch + 1L
   }
   logs <- acc$logs()

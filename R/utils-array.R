@@ -15,7 +15,7 @@ nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
     n <- .row_names_info(x, 2L)
     # One allocation of the input's size; columns of other lengths (matrix
     # columns) take the general route.
-    m <- nl_columns_to_matrix_cpp(x, n)
+    m <- nl_columns_to_matrix_cpp(x, n, nl_size_threads(n * length(x)))
     if (is.null(m)) {
       # matrix columns: each of their columns is a feature, as in as.matrix()
       m <- as.matrix(x)
@@ -56,7 +56,9 @@ nl_restore_output <- function(y, info) {
     data.frame = {
       if (length(dim(y)) == 2 && ncol(y) == length(info$names) && nrow(y) == info$nrow) {
         # One allocation of the output's size: the columns of y.
-        if (is.double(y)) return(nl_matrix_to_frame_cpp(y, info$names, info$row.names))
+        if (is.double(y)) {
+          return(nl_matrix_to_frame_cpp(y, info$names, info$row.names, nl_kernel_threads(y)))
+        }
         out <- as.data.frame(y)
         names(out) <- info$names
         attr(out, "row.names") <- info$row.names

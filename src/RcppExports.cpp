@@ -12,21 +12,39 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // nl_dense_forward_cpp
-SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act);
-RcppExport SEXP _normlayers_nl_dense_forward_cpp(SEXP xSEXP, SEXP kernelSEXP, SEXP biasSEXP, SEXP actSEXP) {
+SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act, int threads);
+RcppExport SEXP _normlayers_nl_dense_forward_cpp(SEXP xSEXP, SEXP kernelSEXP, SEXP biasSEXP, SEXP actSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
     Rcpp::traits::input_parameter< SEXP >::type kernel(kernelSEXP);
     Rcpp::traits::input_parameter< SEXP >::type bias(biasSEXP);
     Rcpp::traits::input_parameter< int >::type act(actSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_dense_forward_cpp(x, kernel, bias, act));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dense_forward_cpp(x, kernel, bias, act, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_dense_forward_frame_cpp
+SEXP nl_dense_forward_frame_cpp(SEXP cols, double nrow, SEXP kernel, SEXP bias, int act, SEXP names, SEXP row_names, int threads);
+RcppExport SEXP _normlayers_nl_dense_forward_frame_cpp(SEXP colsSEXP, SEXP nrowSEXP, SEXP kernelSEXP, SEXP biasSEXP, SEXP actSEXP, SEXP namesSEXP, SEXP row_namesSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::traits::input_parameter< SEXP >::type cols(colsSEXP);
+    Rcpp::traits::input_parameter< double >::type nrow(nrowSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type kernel(kernelSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type bias(biasSEXP);
+    Rcpp::traits::input_parameter< int >::type act(actSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type names(namesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type row_names(row_namesSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dense_forward_frame_cpp(cols, nrow, kernel, bias, act, names, row_names, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // nl_dense_backward_cpp
-SEXP nl_dense_backward_cpp(SEXP x, SEXP y, SEXP dy, SEXP kernel, int act, bool has_bias, bool need_dx);
-RcppExport SEXP _normlayers_nl_dense_backward_cpp(SEXP xSEXP, SEXP ySEXP, SEXP dySEXP, SEXP kernelSEXP, SEXP actSEXP, SEXP has_biasSEXP, SEXP need_dxSEXP) {
+SEXP nl_dense_backward_cpp(SEXP x, SEXP y, SEXP dy, SEXP kernel, int act, bool has_bias, bool need_dx, int threads);
+RcppExport SEXP _normlayers_nl_dense_backward_cpp(SEXP xSEXP, SEXP ySEXP, SEXP dySEXP, SEXP kernelSEXP, SEXP actSEXP, SEXP has_biasSEXP, SEXP need_dxSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
@@ -36,18 +54,20 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< int >::type act(actSEXP);
     Rcpp::traits::input_parameter< bool >::type has_bias(has_biasSEXP);
     Rcpp::traits::input_parameter< bool >::type need_dx(need_dxSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_dense_backward_cpp(x, y, dy, kernel, act, has_bias, need_dx));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dense_backward_cpp(x, y, dy, kernel, act, has_bias, need_dx, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // nl_activation_forward_cpp
-SEXP nl_activation_forward_cpp(SEXP x, int act);
-RcppExport SEXP _normlayers_nl_activation_forward_cpp(SEXP xSEXP, SEXP actSEXP) {
+SEXP nl_activation_forward_cpp(SEXP x, int act, int threads);
+RcppExport SEXP _normlayers_nl_activation_forward_cpp(SEXP xSEXP, SEXP actSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
     Rcpp::traits::input_parameter< int >::type act(actSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_activation_forward_cpp(x, act));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_activation_forward_cpp(x, act, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -63,61 +83,66 @@ BEGIN_RCPP
 END_RCPP
 }
 // nl_activation_backward_cpp
-SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act);
-RcppExport SEXP _normlayers_nl_activation_backward_cpp(SEXP ySEXP, SEXP dySEXP, SEXP actSEXP) {
+SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act, int threads);
+RcppExport SEXP _normlayers_nl_activation_backward_cpp(SEXP ySEXP, SEXP dySEXP, SEXP actSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type y(ySEXP);
     Rcpp::traits::input_parameter< SEXP >::type dy(dySEXP);
     Rcpp::traits::input_parameter< int >::type act(actSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_activation_backward_cpp(y, dy, act));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_activation_backward_cpp(y, dy, act, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // nl_dropout_forward_cpp
-SEXP nl_dropout_forward_cpp(SEXP x, double rate);
-RcppExport SEXP _normlayers_nl_dropout_forward_cpp(SEXP xSEXP, SEXP rateSEXP) {
+SEXP nl_dropout_forward_cpp(SEXP x, double rate, int threads);
+RcppExport SEXP _normlayers_nl_dropout_forward_cpp(SEXP xSEXP, SEXP rateSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
     Rcpp::traits::input_parameter< double >::type rate(rateSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_dropout_forward_cpp(x, rate));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dropout_forward_cpp(x, rate, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // nl_dropout_backward_cpp
-SEXP nl_dropout_backward_cpp(SEXP dy, SEXP mask, double rate);
-RcppExport SEXP _normlayers_nl_dropout_backward_cpp(SEXP dySEXP, SEXP maskSEXP, SEXP rateSEXP) {
+SEXP nl_dropout_backward_cpp(SEXP dy, SEXP mask, double rate, int threads);
+RcppExport SEXP _normlayers_nl_dropout_backward_cpp(SEXP dySEXP, SEXP maskSEXP, SEXP rateSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type dy(dySEXP);
     Rcpp::traits::input_parameter< SEXP >::type mask(maskSEXP);
     Rcpp::traits::input_parameter< double >::type rate(rateSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_dropout_backward_cpp(dy, mask, rate));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_dropout_backward_cpp(dy, mask, rate, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // nl_columns_to_matrix_cpp
-SEXP nl_columns_to_matrix_cpp(SEXP cols, double nrow);
-RcppExport SEXP _normlayers_nl_columns_to_matrix_cpp(SEXP colsSEXP, SEXP nrowSEXP) {
+SEXP nl_columns_to_matrix_cpp(SEXP cols, double nrow, int threads);
+RcppExport SEXP _normlayers_nl_columns_to_matrix_cpp(SEXP colsSEXP, SEXP nrowSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type cols(colsSEXP);
     Rcpp::traits::input_parameter< double >::type nrow(nrowSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_columns_to_matrix_cpp(cols, nrow));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_columns_to_matrix_cpp(cols, nrow, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // nl_matrix_to_frame_cpp
-SEXP nl_matrix_to_frame_cpp(SEXP y, SEXP names, SEXP row_names);
-RcppExport SEXP _normlayers_nl_matrix_to_frame_cpp(SEXP ySEXP, SEXP namesSEXP, SEXP row_namesSEXP) {
+SEXP nl_matrix_to_frame_cpp(SEXP y, SEXP names, SEXP row_names, int threads);
+RcppExport SEXP _normlayers_nl_matrix_to_frame_cpp(SEXP ySEXP, SEXP namesSEXP, SEXP row_namesSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type y(ySEXP);
     Rcpp::traits::input_parameter< SEXP >::type names(namesSEXP);
     Rcpp::traits::input_parameter< SEXP >::type row_names(row_namesSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_matrix_to_frame_cpp(y, names, row_names));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_matrix_to_frame_cpp(y, names, row_names, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -168,12 +193,13 @@ BEGIN_RCPP
 END_RCPP
 }
 // nl_alloc_array_cpp
-SEXP nl_alloc_array_cpp(SEXP dims);
-RcppExport SEXP _normlayers_nl_alloc_array_cpp(SEXP dimsSEXP) {
+SEXP nl_alloc_array_cpp(SEXP dims, int threads);
+RcppExport SEXP _normlayers_nl_alloc_array_cpp(SEXP dimsSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::traits::input_parameter< SEXP >::type dims(dimsSEXP);
-    rcpp_result_gen = Rcpp::wrap(nl_alloc_array_cpp(dims));
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(nl_alloc_array_cpp(dims, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -531,20 +557,21 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_normlayers_nl_dense_forward_cpp", (DL_FUNC) &_normlayers_nl_dense_forward_cpp, 4},
-    {"_normlayers_nl_dense_backward_cpp", (DL_FUNC) &_normlayers_nl_dense_backward_cpp, 7},
-    {"_normlayers_nl_activation_forward_cpp", (DL_FUNC) &_normlayers_nl_activation_forward_cpp, 2},
+    {"_normlayers_nl_dense_forward_cpp", (DL_FUNC) &_normlayers_nl_dense_forward_cpp, 5},
+    {"_normlayers_nl_dense_forward_frame_cpp", (DL_FUNC) &_normlayers_nl_dense_forward_frame_cpp, 8},
+    {"_normlayers_nl_dense_backward_cpp", (DL_FUNC) &_normlayers_nl_dense_backward_cpp, 8},
+    {"_normlayers_nl_activation_forward_cpp", (DL_FUNC) &_normlayers_nl_activation_forward_cpp, 3},
     {"_normlayers_nl_activation_inplace_cpp", (DL_FUNC) &_normlayers_nl_activation_inplace_cpp, 2},
-    {"_normlayers_nl_activation_backward_cpp", (DL_FUNC) &_normlayers_nl_activation_backward_cpp, 3},
-    {"_normlayers_nl_dropout_forward_cpp", (DL_FUNC) &_normlayers_nl_dropout_forward_cpp, 2},
-    {"_normlayers_nl_dropout_backward_cpp", (DL_FUNC) &_normlayers_nl_dropout_backward_cpp, 3},
-    {"_normlayers_nl_columns_to_matrix_cpp", (DL_FUNC) &_normlayers_nl_columns_to_matrix_cpp, 2},
-    {"_normlayers_nl_matrix_to_frame_cpp", (DL_FUNC) &_normlayers_nl_matrix_to_frame_cpp, 3},
+    {"_normlayers_nl_activation_backward_cpp", (DL_FUNC) &_normlayers_nl_activation_backward_cpp, 4},
+    {"_normlayers_nl_dropout_forward_cpp", (DL_FUNC) &_normlayers_nl_dropout_forward_cpp, 3},
+    {"_normlayers_nl_dropout_backward_cpp", (DL_FUNC) &_normlayers_nl_dropout_backward_cpp, 4},
+    {"_normlayers_nl_columns_to_matrix_cpp", (DL_FUNC) &_normlayers_nl_columns_to_matrix_cpp, 3},
+    {"_normlayers_nl_matrix_to_frame_cpp", (DL_FUNC) &_normlayers_nl_matrix_to_frame_cpp, 4},
     {"_normlayers_nl_gather_rows_cpp", (DL_FUNC) &_normlayers_nl_gather_rows_cpp, 2},
     {"_normlayers_nl_gather_range_cpp", (DL_FUNC) &_normlayers_nl_gather_range_cpp, 3},
     {"_normlayers_nl_gather_range_into_cpp", (DL_FUNC) &_normlayers_nl_gather_range_into_cpp, 3},
     {"_normlayers_nl_same_object_cpp", (DL_FUNC) &_normlayers_nl_same_object_cpp, 2},
-    {"_normlayers_nl_alloc_array_cpp", (DL_FUNC) &_normlayers_nl_alloc_array_cpp, 1},
+    {"_normlayers_nl_alloc_array_cpp", (DL_FUNC) &_normlayers_nl_alloc_array_cpp, 2},
     {"_normlayers_nl_rows_into_cpp", (DL_FUNC) &_normlayers_nl_rows_into_cpp, 3},
     {"_normlayers_nl_all_finite_cpp", (DL_FUNC) &_normlayers_nl_all_finite_cpp, 1},
     {"_normlayers_cpp_rms_norm", (DL_FUNC) &_normlayers_cpp_rms_norm, 7},

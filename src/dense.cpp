@@ -14,14 +14,19 @@
 #include <cmath>
 #include <cstring>
 #include <vector>
+#include "frames.h"
+#include "glue.h"
 
 namespace {
 
 typedef Eigen::Map<const Eigen::MatrixXd> CMap;
 typedef Eigen::Map<Eigen::MatrixXd> MMap;
 
-SEXP alloc_with_dim(R_xlen_t len, SEXP dim) {
+// A new double array of `len` values with dim `dim` (NULL: none), readied for
+// writing with up to `threads` threads (normlayers_glue::ready_output()).
+SEXP alloc_with_dim(R_xlen_t len, SEXP dim, int threads = 1) {
   SEXP out = PROTECT(Rf_allocVector(REALSXP, len));
+  normlayers_glue::ready_output(REAL(out), len, threads);
   if (!Rf_isNull(dim)) Rf_setAttrib(out, R_DimSymbol, Rf_duplicate(dim));
   UNPROTECT(1);
   return out;
@@ -124,7 +129,7 @@ R_xlen_t last_axis_rows(SEXP x, R_xlen_t& p) {
 
 // y = activation(x %*% kernel + bias), with dim c(dim(x)[-r], units).
 // [[Rcpp::export(rng = false)]]
-SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act) {
+SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act, int threads = 1) {
   check_double(x, "x");
   check_double(kernel, "kernel");
   SEXP dx = Rf_getAttrib(x, R_DimSymbol);
@@ -139,6 +144,7 @@ SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act) {
   std::memcpy(INTEGER(od), INTEGER(dx), sizeof(int) * r);
   INTEGER(od)[r - 1] = static_cast<int>(units);
   SEXP out = PROTECT(Rf_allocVector(REALSXP, n * units));
+  normlayers_glue::ready_output(REAL(out), n * units, threads);
   Rf_setAttrib(out, R_DimSymbol, od);
   CMap X(REAL(x), n, fin);
   CMap W(REAL(kernel), fin, units);
@@ -160,12 +166,95 @@ SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act) {
   return out;
 }
 
+// Dense inference on a data frame's columns (`cols`: a list of `fin` plain
+// columns of n values, see frames.h): y = activation(x %*% kernel + bias)
+// without first copying the columns into a matrix. Rows are taken in blocks
+// that stay in cache: each block is read from the columns, multiplied, given
+// its bias and activation, and written to the output. With `names` a
+// character vector (one name per unit) the output is a data frame with those
+// names and `row_names`; otherwise an n x units matrix. Either way the output
+// is the only allocation of its size. The values are those of
+// nl_dense_forward_cpp() on the same data.
+// [[Rcpp::export(rng = false)]]
+SEXP nl_dense_forward_frame_cpp(SEXP cols, double nrow, SEXP kernel, SEXP bias, int act,
+                                SEXP names, SEXP row_names, int threads = 1) {
+  check_double(kernel, "kernel");
+  if (TYPEOF(cols) != VECSXP) Rcpp::stop("`cols` must be a list.");
+  SEXP dk = Rf_getAttrib(kernel, R_DimSymbol);
+  if (Rf_isNull(dk) || XLENGTH(dk) != 2) Rcpp::stop("`kernel` must be a matrix.");
+  const R_xlen_t fin = INTEGER(dk)[0], units = INTEGER(dk)[1];
+  const R_xlen_t n = static_cast<R_xlen_t>(nrow);
+  if (XLENGTH(cols) != fin) Rcpp::stop("The data frame has %d columns, the kernel %d rows.",
+                                       static_cast<int>(XLENGTH(cols)), static_cast<int>(fin));
+  for (R_xlen_t j = 0; j < fin; ++j) {
+    if (!normlayers_frames::plain_column(VECTOR_ELT(cols, j), n)) {
+      Rcpp::stop("Column %d is not a numeric vector of %d values.", static_cast<int>(j + 1),
+                 static_cast<int>(n));
+    }
+  }
+  if (!Rf_isNull(bias)) {
+    check_double(bias, "bias");
+    if (XLENGTH(bias) != units) Rcpp::stop("`bias` must have length %d.", static_cast<int>(units));
+  }
+  const bool frame = !Rf_isNull(names);
+  if (frame && XLENGTH(names) != units) Rcpp::stop("`names` must have one name per unit.");
+  SEXP out;
+  std::vector<double*> dst(static_cast<std::size_t>(units));
+  if (frame) {
+    out = PROTECT(Rf_allocVector(VECSXP, units));
+    for (R_xlen_t j = 0; j < units; ++j) {
+      SEXP c = Rf_allocVector(REALSXP, n);
+      SET_VECTOR_ELT(out, j, c);
+      dst[j] = REAL(c);
+      normlayers_glue::ready_output(dst[j], n, threads);
+    }
+    Rf_setAttrib(out, R_NamesSymbol, names);
+    Rf_setAttrib(out, R_ClassSymbol, Rf_mkString("data.frame"));
+    Rf_setAttrib(out, R_RowNamesSymbol, row_names);
+  } else {
+    out = PROTECT(Rf_allocMatrix(REALSXP, static_cast<int>(n), static_cast<int>(units)));
+    normlayers_glue::ready_output(REAL(out), n * units, threads);
+    for (R_xlen_t j = 0; j < units; ++j) dst[j] = REAL(out) + j * n;
+  }
+  // About 256 KB of input and output per block.
+  const R_xlen_t width = fin + units > 0 ? fin + units : 1;
+  R_xlen_t block = 32768 / width;
+  block = block < 16 ? 16 : (block > 4096 ? 4096 : block);
+  if (block > n) block = n;
+  std::vector<double> xb(static_cast<std::size_t>(block * fin));
+  std::vector<double> yb(static_cast<std::size_t>(block * units));
+  CMap W(REAL(kernel), fin, units);
+  const double* b = Rf_isNull(bias) ? nullptr : REAL(bias);
+  for (R_xlen_t i0 = 0; i0 < n; i0 += block) {
+    const R_xlen_t m = n - i0 < block ? n - i0 : block;
+    for (R_xlen_t j = 0; j < fin; ++j) {
+      normlayers_frames::read_column(VECTOR_ELT(cols, j), i0, m, xb.data() + j * m);
+    }
+    CMap X(xb.data(), m, fin);
+    MMap Y(yb.data(), m, units);
+    if (fin == 0) Y.setZero(); else Y.noalias() = X * W;
+    for (R_xlen_t j = 0; j < units; ++j) {
+      double* c = yb.data() + j * m;
+      if (b) {
+        const double bj = b[j];
+        for (R_xlen_t i = 0; i < m; ++i) c[i] += bj;
+      }
+    }
+    activate(act, yb.data(), m, units);
+    for (R_xlen_t j = 0; j < units; ++j) {
+      std::memcpy(dst[j] + i0, yb.data() + j * m, sizeof(double) * m);
+    }
+  }
+  UNPROTECT(1);
+  return out;
+}
+
 // Backward pass from the output y (the activation's derivative is a function
 // of y for every supported activation). Returns list(dx, kernel, bias); dx is
 // NULL when need_dx is FALSE, bias NULL when has_bias is FALSE.
 // [[Rcpp::export(rng = false)]]
 SEXP nl_dense_backward_cpp(SEXP x, SEXP y, SEXP dy, SEXP kernel, int act, bool has_bias,
-                           bool need_dx) {
+                           bool need_dx, int threads = 1) {
   check_double(x, "x");
   check_double(y, "y");
   check_double(dy, "dy");
@@ -202,7 +291,7 @@ SEXP nl_dense_backward_cpp(SEXP x, SEXP y, SEXP dy, SEXP kernel, int act, bool h
   }
   SEXP gx = R_NilValue;
   if (need_dx) {
-    gx = PROTECT(alloc_with_dim(n * fin, Rf_getAttrib(x, R_DimSymbol)));
+    gx = PROTECT(alloc_with_dim(n * fin, Rf_getAttrib(x, R_DimSymbol), threads));
     MMap GX(REAL(gx), n, fin);
     if (units == 0) GX.setZero(); else GX.noalias() = DZ * W.transpose();
   } else {
@@ -223,12 +312,12 @@ SEXP nl_dense_backward_cpp(SEXP x, SEXP y, SEXP dy, SEXP kernel, int act, bool h
 
 // An activation applied to an array (any shape; softmax over the last axis).
 // [[Rcpp::export(rng = false)]]
-SEXP nl_activation_forward_cpp(SEXP x, int act) {
+SEXP nl_activation_forward_cpp(SEXP x, int act, int threads = 1) {
   check_double(x, "x");
   R_xlen_t p;
   const R_xlen_t n = last_axis_rows(x, p);
   const R_xlen_t len = XLENGTH(x);
-  SEXP out = PROTECT(alloc_with_dim(len, Rf_getAttrib(x, R_DimSymbol)));
+  SEXP out = PROTECT(alloc_with_dim(len, Rf_getAttrib(x, R_DimSymbol), threads));
   if (act == 1) {
     const double* s = REAL(x);
     double* o = REAL(out);
@@ -255,14 +344,14 @@ SEXP nl_activation_inplace_cpp(SEXP x, int act) {
 
 // dx = dy * activation'(y), with the dim of dy.
 // [[Rcpp::export(rng = false)]]
-SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act) {
+SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act, int threads = 1) {
   check_double(y, "y");
   check_double(dy, "dy");
   if (XLENGTH(y) != XLENGTH(dy)) Rcpp::stop("Inconsistent sizes.");
   R_xlen_t p;
   const R_xlen_t n = last_axis_rows(y, p);
   const R_xlen_t len = XLENGTH(y);
-  SEXP out = PROTECT(alloc_with_dim(len, Rf_getAttrib(dy, R_DimSymbol)));
+  SEXP out = PROTECT(alloc_with_dim(len, Rf_getAttrib(dy, R_DimSymbol), threads));
   if (act == 4) activate_backward(act, REAL(y), REAL(dy), REAL(out), n, p);
   else activate_backward(act, REAL(y), REAL(dy), REAL(out), len, 1);
   UNPROTECT(1);
@@ -271,13 +360,17 @@ SEXP nl_activation_backward_cpp(SEXP y, SEXP dy, int act) {
 
 // Inverted dropout with R's uniform stream (the numbers stats::runif(n)
 // would give): y = x * (u >= rate) / (1 - rate). Returns list(y, mask) with
-// the mask as raw bytes (1 = kept), an eighth of the output's size.
+// the mask as raw bytes (1 = kept), an eighth of the output's size. The
+// uniforms are drawn in order into the mask (one thread: R's generator is
+// sequential); the output is then written from x and the mask in slices of
+// equal size, one per thread (the same values for any thread count).
 // [[Rcpp::export]]
-SEXP nl_dropout_forward_cpp(SEXP x, double rate) {
+SEXP nl_dropout_forward_cpp(SEXP x, double rate, int threads = 1) {
   check_double(x, "x");
   const R_xlen_t len = XLENGTH(x);
-  SEXP y = PROTECT(alloc_with_dim(len, Rf_getAttrib(x, R_DimSymbol)));
+  SEXP y = PROTECT(alloc_with_dim(len, Rf_getAttrib(x, R_DimSymbol), threads));
   SEXP mask = PROTECT(Rf_allocVector(RAWSXP, len));
+  normlayers_glue::ready_bytes(RAW(mask), static_cast<std::size_t>(len), threads);
   const double scale = 1 / (1 - rate);
   const double* s = REAL(x);
   double* o = REAL(y);
@@ -285,10 +378,15 @@ SEXP nl_dropout_forward_cpp(SEXP x, double rate) {
   for (R_xlen_t i = 0; i < len; ++i) {
     double u;
     do { u = unif_rand(); } while (u <= 0 || u >= 1);
-    const bool keep = u >= rate;
-    mk[i] = keep ? 1 : 0;
-    o[i] = s[i] * (keep ? scale : 0.0);
+    mk[i] = u >= rate ? 1 : 0;
   }
+  const int nthr = normlayers::effective_threads(len, threads);
+  const R_xlen_t per = (len + nthr - 1) / (nthr > 0 ? nthr : 1);
+  normlayers::parallel_for(nthr, nthr, [&](normlayers::idx_t t) {
+    const R_xlen_t i0 = static_cast<R_xlen_t>(t) * per;
+    const R_xlen_t i1 = i0 + per < len ? i0 + per : len;
+    for (R_xlen_t i = i0; i < i1; ++i) o[i] = s[i] * (mk[i] ? scale : 0.0);
+  });
   SEXP res = PROTECT(Rf_allocVector(VECSXP, 2));
   SET_VECTOR_ELT(res, 0, y);
   SET_VECTOR_ELT(res, 1, mask);
@@ -298,11 +396,11 @@ SEXP nl_dropout_forward_cpp(SEXP x, double rate) {
 
 // dx = dy * mask / (1 - rate).
 // [[Rcpp::export(rng = false)]]
-SEXP nl_dropout_backward_cpp(SEXP dy, SEXP mask, double rate) {
+SEXP nl_dropout_backward_cpp(SEXP dy, SEXP mask, double rate, int threads = 1) {
   check_double(dy, "dy");
   const R_xlen_t len = XLENGTH(dy);
   if (TYPEOF(mask) != RAWSXP || XLENGTH(mask) != len) Rcpp::stop("Inconsistent mask.");
-  SEXP out = PROTECT(alloc_with_dim(len, Rf_getAttrib(dy, R_DimSymbol)));
+  SEXP out = PROTECT(alloc_with_dim(len, Rf_getAttrib(dy, R_DimSymbol), threads));
   const double scale = 1 / (1 - rate);
   const double* g = REAL(dy);
   const Rbyte* mk = RAW(mask);

@@ -1,37 +1,27 @@
 // Data frames as tensors (R/utils-array.R): a data frame's columns are copied
 // into one double matrix with a single allocation of its size, and a result
 // matrix becomes a data frame's columns with a single allocation of its size.
-#include <Rcpp.h>
+#include "glue.h"
 #include <cstring>
+#include "frames.h"
 
 // The columns of a data frame (a list of numeric or logical vectors of
 // length `nrow`) as an nrow x ncol double matrix; integer and logical values
 // are converted on the fly (NA stays NA). NULL when a column is of another
 // type or length (the caller then takes the general route).
 // [[Rcpp::export(rng = false)]]
-SEXP nl_columns_to_matrix_cpp(SEXP cols, double nrow) {
+SEXP nl_columns_to_matrix_cpp(SEXP cols, double nrow, int threads = 1) {
   if (TYPEOF(cols) != VECSXP) Rcpp::stop("`cols` must be a list.");
   const R_xlen_t p = XLENGTH(cols);
   const R_xlen_t n = static_cast<R_xlen_t>(nrow);
   if (nrow < 0 || n > INT_MAX || p > INT_MAX) Rcpp::stop("Too many rows or columns for a matrix.");
   for (R_xlen_t j = 0; j < p; ++j) {
-    SEXP c = VECTOR_ELT(cols, j);
-    const int t = TYPEOF(c);
-    if ((t != REALSXP && t != INTSXP && t != LGLSXP) || XLENGTH(c) != n) return R_NilValue;
+    if (!normlayers_frames::plain_column(VECTOR_ELT(cols, j), n)) return R_NilValue;
   }
   SEXP out = PROTECT(Rf_allocMatrix(REALSXP, static_cast<int>(n), static_cast<int>(p)));
   double* dst = REAL(out);
-  for (R_xlen_t j = 0; j < p; ++j) {
-    SEXP c = VECTOR_ELT(cols, j);
-    double* o = dst + j * n;
-    if (TYPEOF(c) == REALSXP) {
-      if (n > 0) std::memcpy(o, REAL(c), sizeof(double) * n);
-    } else {
-      // INTEGER() also reads logical vectors (both are stored as int).
-      const int* s = TYPEOF(c) == INTSXP ? INTEGER(c) : LOGICAL(c);
-      for (R_xlen_t i = 0; i < n; ++i) o[i] = s[i] == NA_INTEGER ? NA_REAL : static_cast<double>(s[i]);
-    }
-  }
+  normlayers_glue::ready_output(dst, n * p, threads);
+  for (R_xlen_t j = 0; j < p; ++j) normlayers_frames::read_column(VECTOR_ELT(cols, j), 0, n, dst + j * n);
   UNPROTECT(1);
   return out;
 }
@@ -39,7 +29,7 @@ SEXP nl_columns_to_matrix_cpp(SEXP cols, double nrow) {
 // The columns of a double matrix `y` as a data frame with `names` and
 // `row_names` (the value of attr(df, "row.names"), compact or not).
 // [[Rcpp::export(rng = false)]]
-SEXP nl_matrix_to_frame_cpp(SEXP y, SEXP names, SEXP row_names) {
+SEXP nl_matrix_to_frame_cpp(SEXP y, SEXP names, SEXP row_names, int threads = 1) {
   if (TYPEOF(y) != REALSXP) Rcpp::stop("`y` must be a double matrix.");
   SEXP d = Rf_getAttrib(y, R_DimSymbol);
   if (Rf_isNull(d) || XLENGTH(d) != 2) Rcpp::stop("`y` must be a double matrix.");
@@ -50,6 +40,7 @@ SEXP nl_matrix_to_frame_cpp(SEXP y, SEXP names, SEXP row_names) {
   for (R_xlen_t j = 0; j < p; ++j) {
     SEXP c = Rf_allocVector(REALSXP, n);
     SET_VECTOR_ELT(out, j, c);
+    normlayers_glue::ready_output(REAL(c), n, threads);
     if (n > 0) std::memcpy(REAL(c), src + j * n, sizeof(double) * n);
   }
   Rf_setAttrib(out, R_NamesSymbol, names);

@@ -2,7 +2,7 @@
 // is read from a large double array with one allocation of the batch's size,
 // and predictions are written into one preallocated result. Arrays are
 // column-major with the batch (rows) first, of any rank.
-#include <Rcpp.h>
+#include "glue.h"
 #include <cstring>
 #include <cmath>
 
@@ -142,7 +142,7 @@ bool nl_same_object_cpp(SEXP a, SEXP b) {
 // An uninitialised double array with dim `dims` (for results filled by
 // nl_rows_into_cpp).
 // [[Rcpp::export(rng = false)]]
-SEXP nl_alloc_array_cpp(SEXP dims) {
+SEXP nl_alloc_array_cpp(SEXP dims, int threads = 1) {
   SEXP d = PROTECT(Rf_coerceVector(dims, INTSXP));
   R_xlen_t len = 1;
   for (R_xlen_t k = 0; k < XLENGTH(d); ++k) {
@@ -150,6 +150,7 @@ SEXP nl_alloc_array_cpp(SEXP dims) {
     len *= INTEGER(d)[k];
   }
   SEXP out = PROTECT(Rf_allocVector(REALSXP, len));
+  normlayers_glue::ready_output(REAL(out), len, threads);
   if (XLENGTH(d) > 0) Rf_setAttrib(out, R_DimSymbol, d);
   UNPROTECT(2);
   return out;

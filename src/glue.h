@@ -112,15 +112,24 @@ inline bool prefault_enabled() {
   return !(v && v[0] == '0');
 }
 
+// Readies a new, uninitialized output of n doubles that a kernel is about to
+// write: huge pages when asked for, then prefaulted with up to `threads`
+// threads (both only for large outputs).
+inline void ready_output(double* p, idx_t n, int threads) {
+  advise_huge_pages(p, static_cast<std::size_t>(n));
+  if (prefault_enabled()) normlayers::prefault(p, n, normlayers::effective_threads(n, threads));
+}
+
+// The same for a new output of `bytes` bytes of another type.
+inline void ready_bytes(void* p, std::size_t bytes, int threads) {
+  ready_output(static_cast<double*>(p), static_cast<idx_t>(bytes / sizeof(double)), threads);
+}
+
 // An uninitialized output with x's length and dim, for a kernel that asks for
 // `threads` threads.
 inline Rcpp::NumericVector like(const Rcpp::NumericVector& x, int threads) {
   Rcpp::NumericVector y(Rcpp::no_init(x.size()));
-  const idx_t n = static_cast<idx_t>(y.size());
-  advise_huge_pages(y.begin(), static_cast<std::size_t>(n));
-  if (prefault_enabled()) {
-    normlayers::prefault(y.begin(), n, normlayers::effective_threads(n, threads));
-  }
+  ready_output(y.begin(), static_cast<idx_t>(y.size()), threads);
   SEXP d = Rf_getAttrib(x, R_DimSymbol);
   if (!Rf_isNull(d)) Rf_setAttrib(y, R_DimSymbol, d);
   return y;

@@ -81,6 +81,21 @@ test_that("training dropout draws what runif() draws and allocates about its out
   expect_lt(as.numeric(mem), 1.2 * 8 * length(x))
 })
 
+test_that("training dropout on a large input gives the same values on 1 and 2 threads", {
+  x <- matrix(rnorm(3e5), 3e4, 10)
+  drop <- layer_dropout(rate = 0.4)
+  ys <- lapply(1:2, function(k) {
+    old <- nl_set_threads(k)
+    on.exit(nl_set_threads(old))
+    set.seed(52)
+    drop(x, training = TRUE)
+  })
+  set.seed(52)
+  want <- x * ((runif(length(x)) >= 0.4) / 0.6)
+  expect_identical(ys[[1]], want)
+  expect_identical(ys[[2]], want)
+})
+
 test_that("a seeded dropout layer keeps its own stream with the C++ kernel", {
   x <- matrix(1, 4, 5)
   a <- layer_dropout(rate = 0.5, seed = 3)

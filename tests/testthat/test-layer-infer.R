@@ -49,3 +49,52 @@ test_that("a sequential model called eagerly never writes over the user's array"
   expect_identical(y, nl_layer_forward(m, x, FALSE)$output)
   expect_identical(nl_layer_infer(m, x + 0, owned = TRUE), y)
 })
+
+test_that("a Dense layer reads a data frame's columns directly, with the matrix call's values", {
+  set.seed(42)
+  n <- 10007                            # several blocks of rows, the last one short
+  df <- data.frame(a = rnorm(n), b = 1:n, c = rep(c(TRUE, FALSE, NA), length.out = n),
+                   d = rnorm(n, 5), row.names = paste0("r", seq_len(n)))
+  df$b[3] <- NA
+  xm <- unname(as.matrix(df))
+  storage.mode(xm) <- "double"
+  for (act in c("linear", "relu", "sigmoid", "tanh", "softmax")) {
+    for (use_bias in c(TRUE, FALSE)) {
+      l4 <- layer_dense(units = 4, activation = act, use_bias = use_bias,
+                        bias_initializer = "random_normal")
+      got <- l4(df)                       # builds the layer on the data frame
+      expect_true(is.data.frame(got))
+      expect_identical(names(got), names(df))
+      expect_identical(row.names(got), row.names(df))
+      want <- l4(xm)
+      expect_equal(unname(as.matrix(got)), want, tolerance = 1e-15)
+      l2 <- layer_dense(units = 2, activation = act, use_bias = use_bias)
+      got2 <- l2(df)
+      expect_true(is.matrix(got2))
+      expect_equal(got2, l2(xm), tolerance = 1e-15)
+    }
+  }
+  # the values of the general route (the data frame copied into a matrix)
+  l <- layer_dense(units = 3)
+  invisible(l(xm))
+  expect_equal(nl_layer_infer_frame(l, df), l(xm), tolerance = 1e-15)
+  # not for other layers, activations without a C++ kernel or matrix columns
+  expect_null(nl_layer_infer_frame(layer_batch_normalization(), df))
+  expect_null(nl_layer_infer_frame(layer_dense(units = 2, activation = "elu"), df))
+  odd <- data.frame(a = 1:2)
+  odd$m <- matrix(1:4, 2)
+  expect_null(nl_layer_infer_frame(layer_dense(units = 2), odd))
+  # zero rows
+  l0 <- layer_dense(units = 4)
+  expect_identical(dim(l0(df[0, ])), c(0L, 4L))
+})
+
+test_that("a Dense call on a data frame that fails leaves the layer as it was", {
+  l <- layer_dense(units = 2)
+  expect_error(l(data.frame(a = 1, b = "x")), class = "normlayers_error_type")
+  expect_false(nl_state(l)$built)
+  invisible(l(data.frame(a = 1, b = 2)))
+  k <- l$kernel
+  err <- expect_error(l(data.frame(a = 1, b = 2, c = 3)), class = "normlayers_error")
+  expect_identical(l$kernel, k)
+})
