@@ -19,23 +19,37 @@
 #' @section Your own regularizer function:
 #' Any `*_regularizer` argument also takes an R function of the weight that
 #' returns its penalty (a single number). Training needs the penalty's
-#' gradient, which normlayers cannot derive from an arbitrary R function
-#' cheaply, so give it as the function's `"gradient"` attribute: a function of
-#' the weight returning an array of the weight's shape. Without it, the
-#' gradient is found by central finite differences (two evaluations of the
-#' function per value) only for weights of at most 64 values; for larger
-#' weights [fit()] refuses the regularizer before its first step rather than
-#' run a step that costs thousands of evaluations. The built-in regularizers
-#' have analytic gradients.
+#' gradient:
+#' * When the penalty is written with `sum()` or `mean()` of element-wise
+#'   expressions of the weight (`+`, `-`, `*`, `/`, `^`, `exp()`, `log()`,
+#'   `sqrt()`, `abs()`, `sin()`, `cos()`, `tanh()`, `log1p()`, `expm1()`),
+#'   possibly combined with numbers, `+`, `-`, `*`, `/`, `^` and `sqrt()`, as in
+#'   `function(w) 0.01 * sum(w^2)` or `function(w) 0.1 * sqrt(sum(w^2))`,
+#'   normlayers derives the gradient from the function's body once, and each
+#'   step evaluates it at about the cost of the penalty. The gradient of
+#'   `abs()` is `sign()` (0 at 0), as for [regularizer_l1()].
+#' * Otherwise give it as the function's `"gradient"` attribute: a function of
+#'   the weight returning an array of the weight's shape (it is used in
+#'   preference to a derived one).
+#' * Without either, the gradient is found by central finite differences (two
+#'   evaluations of the function per value) only for weights of at most 64
+#'   values; for larger weights [fit()] refuses the regularizer before its
+#'   first step rather than run a step that costs thousands of evaluations.
+#'
+#' The built-in regularizers have analytic gradients.
 #' @family regularizers
 #' @export
 #' @examples
 #' regularizer_l1(0.001)
 #'
-#' # A regularizer function with its gradient, for a layer of any size:
+#' # A regularizer function: its gradient is derived from its body
 #' smooth_l1 <- function(w) 0.01 * sum(sqrt(w^2 + 1e-3))
-#' attr(smooth_l1, "gradient") <- function(w) 0.01 * w / sqrt(w^2 + 1e-3)
 #' dense <- layer_dense(units = 200, kernel_regularizer = smooth_l1)
+#'
+#' # One normlayers cannot differentiate (max()), with its gradient attached
+#' max_abs <- function(w) 0.01 * max(abs(w))
+#' attr(max_abs, "gradient") <- function(w) 0.01 * sign(w) * (abs(w) == max(abs(w)))
+#' dense2 <- layer_dense(units = 200, kernel_regularizer = max_abs)
 #' regularizer_l2()
 #' regularizer_l1_l2(l1 = 0.01, l2 = 0.01)
 regularizer_l1 <- function(l1 = 0.01) {
@@ -147,10 +161,11 @@ nl_regularizer_gradient <- function(reg, w, call = rlang::caller_env()) {
 nl_fd_max_values <- 64
 
 # The gradient of a regularizer function: its "gradient" attribute (a function
-# of the weight returning an array like it) when it has one; otherwise central
-# finite differences, only for weights of at most nl_fd_max_values values.
+# of the weight returning an array like it) when it has one, else the gradient
+# derived from its body (R/regularizer-derive.R); otherwise central finite
+# differences, only for weights of at most nl_fd_max_values values.
 nl_function_gradient <- function(fn, w, call) {
-  gfn <- attr(fn, "gradient", exact = TRUE)
+  gfn <- attr(fn, "gradient", exact = TRUE) %||% nl_derived_gradient(fn)
   if (!is.null(gfn)) {
     g <- gfn(w)
     if (!is.numeric(g) || length(g) != length(w) || anyNA(g)) {
@@ -167,7 +182,8 @@ nl_function_gradient <- function(fn, w, call) {
 # Refuses a regularizer function without a gradient on a weight too large for
 # finite differences (which cost two penalty evaluations per value).
 nl_check_function_gradient <- function(fn, n, what = "a weight", call = rlang::caller_env()) {
-  if (!is.null(attr(fn, "gradient", exact = TRUE)) || n <= nl_fd_max_values) {
+  if (!is.null(attr(fn, "gradient", exact = TRUE)) || n <= nl_fd_max_values ||
+      !is.null(nl_derived_gradient(fn))) {
     return(invisible(TRUE))
   }
   nl_abort(c("A regularizer function on {what} of {n} values needs its gradient.",
