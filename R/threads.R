@@ -12,14 +12,11 @@
 #' built without OpenMP. Option and environment values that are not positive
 #' whole numbers are ignored.
 #'
-#' On Linux, large new outputs (8 MiB or more) are prepared before the
-#' kernels write them: normlayers asks for transparent huge pages on them and
-#' faults them in across the threads. On the virtual machine the package is
-#' measured on this makes repeated calls on large arrays several times faster
-#' (the first call of a process costs about the same). Set the environment
-#' variable `NORMLAYERS_HUGE_PAGES=0` to not ask for huge pages, and
-#' `NORMLAYERS_PREFAULT=0` to not fault outputs in ahead; the values computed
-#' are the same either way.
+#' On Linux, setting the environment variable `NORMLAYERS_HUGE_PAGES=1`
+#' (before the kernels run) makes them ask for transparent huge pages on
+#' large outputs. In a long-running process that repeatedly normalizes large
+#' arrays this can halve the cost of new output memory; on virtual machines
+#' the first calls can be slower, so it is off by default.
 #'
 #' @param n A positive whole number of threads (at most 65536; larger counts
 #'   are capped at the number of processors when the kernels run), or `NULL`

@@ -77,17 +77,16 @@ inline void check_len(const Rcpp::NumericVector& v, idx_t expected, const char* 
   }
 }
 
-// A large output is fresh, untouched memory: Linux is asked for transparent
-// huge pages on it before the kernel writes, so that it is faulted in and
-// addressed 2 MiB at a time instead of 4 KiB. Only the 2 MiB-aligned interior
-// of outputs of 8 MiB or more is advised; where the call is unsupported it
-// simply has no effect. On the 2-core VM the package is measured on, a 1e6 x
-// 64 RMS normalization took about 50-70 ms instead of 450-500 ms from the
-// second call of a process on (the first call costs about the same either
-// way). NORMLAYERS_HUGE_PAGES=0 turns it off.
+// A large output is fresh, untouched memory: Linux can be asked for
+// transparent huge pages on it before the kernel writes, so that it is faulted
+// in 2 MiB at a time instead of 4 KiB. Only the 2 MiB-aligned interior is
+// advised; where the call is unsupported it simply has no effect.
+// Opt-in with NORMLAYERS_HUGE_PAGES=1: in steady state it halves the cost of
+// faulting in a large output, but on virtual machines the first calls of a
+// process can be several times slower and timings become erratic.
 inline bool huge_pages_enabled() {
   const char* v = std::getenv("NORMLAYERS_HUGE_PAGES");
-  return !(v && v[0] == '0');
+  return v && v[0] == '1';
 }
 
 inline void advise_huge_pages(double* p, std::size_t n) {
