@@ -14,8 +14,8 @@
 #   Rscript bench/bench-family.R --rounds=9     # rounds per shape (default 7)
 #
 # Method: rounds. In every round each operation runs the yardstick, normlayers
-# with 2 and with 1 thread, and every base-R candidate once each, each call
-# right after a full gc(). Times are medians over the rounds; the ratios are
+# with 2 and with 1 thread, and every base-R candidate once each, in a random
+# order drawn anew each round, each call right after a full gc(). Times are medians over the rounds; the ratios are
 # medians over the rounds of the per-round ratios (normlayers / the yardstick
 # run of the same operation and round; base R / normlayers of the same round),
 # so that a machine whose speed drifts during the run (other jobs) affects both
@@ -252,7 +252,10 @@ run_shape <- function(label, x) {
   loads <- character()
   for (r in seq_len(rounds)) {
     for (i in seq_along(ops)) {
-      for (nm in names(slots[[i]])) times[[i]][r, nm] <- time_call(slots[[i]][[nm]])
+      # A new random order in every round: a call's time depends on what ran
+      # just before it (memory just freed, pages to assemble), so no variant
+      # keeps the same neighbour in every round.
+      for (nm in sample(names(slots[[i]]))) times[[i]][r, nm] <- time_call(slots[[i]][[nm]])
     }
     loads <- c(loads, load_avg())
     cat(sprintf("  %s: round %d of %d done (load %s)\n", label, r, rounds, loads[length(loads)]))
@@ -372,7 +375,8 @@ section <- c(
   "",
   paste("Produced by `Rscript bench/bench-family.R` (one process, one run): per shape, rounds",
         "in which the yardstick `x + 0.5`, normlayers with 2 and with 1 thread, and every",
-        "base-R candidate run once each, every call right after a full `gc()`. Times are",
+        "base-R candidate run once each, in a new random order each round, every call right",
+        "after a full `gc()`. Times are",
         "medians over the rounds; ratios are medians of the per-round ratios. Targets: forward",
         "<= 1.0x the yardstick, backward <= 2.5x, and >= 5x faster than the best base-R",
         "formulation. Normalization over the last axis; GroupNormalization with 8 groups."),

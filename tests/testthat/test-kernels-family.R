@@ -141,10 +141,11 @@ test_that("nl_kernel_group_norm() centres exactly on ill-conditioned data", {
   expect_equal(res$rstd, ref$rstd, tolerance = 1e-9)
 })
 
-test_that("RMS and unit forward on a large rows layout: same bits for 1 and 2 threads, with and without the output prefault", {
+test_that("RMS and unit forward on a large rows layout: same bits for 1 and 2 threads, with and without the output prefault and huge pages", {
   set.seed(608)
-  # 40000 x 8: several row blocks, parallel, and an output above the prefault size
-  x <- matrix(rnorm(320000, 2, 3), 40000, 8)
+  # 160000 x 8: several row blocks, parallel, and an output above the prefault
+  # and huge-page sizes (10 MB)
+  x <- matrix(rnorm(1280000, 2, 3), 160000, 8)
   x[1, ] <- 0
   x[2, 3] <- -0
   s <- rnorm(8)
@@ -158,6 +159,9 @@ test_that("RMS and unit forward on a large rows layout: same bits for 1 and 2 th
   nopf <- withr::with_envvar(c(NORMLAYERS_PREFAULT = "0"),
                              withr::with_options(list(normlayers.threads = 2), run()))
   expect_identical(nopf, one)
+  huge <- withr::with_envvar(c(NORMLAYERS_HUGE_PAGES = "1"),
+                             withr::with_options(list(normlayers.threads = 2), run()))
+  expect_identical(huge, one)
   general <- withr::with_options(list(normlayers.kernel_force_general = TRUE), run())
   expect_equal(general, one, tolerance = 1e-15)
   expect_equal(one[[3]]$y, ref_unit_norm(x, 2L, 1e-12)$y, tolerance = 1e-12)
