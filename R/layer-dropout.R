@@ -137,7 +137,8 @@ nl_layer_forward.nl_dropout <- function(layer, x, training) {
 nl_layer_backward.nl_dropout <- function(layer, cache, dy) {
   if (!is.null(cache$mask)) {
     if (!is.double(dy)) storage.mode(dy) <- "double"
-    return(list(dx = nl_dropout_backward_cpp(dy, cache$mask, cache$rate, nl_kernel_threads(dy)), grads = list()))
+    dx <- nl_dropout_backward_cpp(dy, cache$mask, cache$rate, nl_kernel_threads(dy))
+    return(list(dx = dx, grads = list()))
   }
   list(dx = if (is.null(cache$scale)) dy else dy * cache$scale, grads = list())
 }

@@ -60,7 +60,7 @@ nl_layer_infer_frame <- function(layer, df, call = rlang::caller_env()) {
   code <- nl_activation_code(st$config$activation)
   n <- .row_names_info(df, 2L)
   plain <- vapply(df, function(col) {
-    (is.numeric(col) || is.logical(col)) && is.null(dim(col)) && length(col) == n
+    nl_numeric_column(col) && is.null(dim(col)) && length(col) == n
   }, logical(1))
   if (is.na(code) || !all(plain)) return(NULL)
   p <- length(df)
@@ -69,7 +69,7 @@ nl_layer_infer_frame <- function(layer, df, call = rlang::caller_env()) {
     w <- nl_weights_all(st)
     nms <- if (st$config$units == p) names(df) else NULL
     nl_dense_forward_frame_cpp(df, n, w$kernel, w$bias, code, nms, .row_names_info(df, 0L),
-                               nl_size_threads(n * p))
+                               nl_size_threads(n * st$config$units))
   })
 }
 

@@ -51,7 +51,7 @@ nl_derive_gradient <- function(fn) {
   e <- body(fn)
   while (is.call(e) && identical(e[[1]], as.name("{")) && length(e) == 2) e <- e[[2]]
   env <- environment(fn)
-  g <- nl_d_penalty(e, as.name(v), env)
+  g <- nl_d(e, as.name(v), env)
   if (is.null(g)) return(NULL)
   g <- call("rep_len", call("as.double", g), call("length", as.name(v)))
   out <- eval(call("function", as.pairlist(args), g), env)
@@ -67,9 +67,13 @@ nl_is_base <- function(name, env) {
   !is.null(f) && identical(f, get(name, envir = baseenv()))
 }
 
-# The gradient (an expression of the weight, element-wise or a single value)
-# of a penalty expression `e` (a single number), or NULL.
-nl_d_penalty <- function(e, v, env) {
+# The gradient of expression `e` with respect to the weight `v` (an
+# expression of the weight, element-wise or a single value), or NULL. With
+# `elem = FALSE`, `e` is a penalty (a single number): the weight appears only
+# inside sum() and mean(), whose arguments are element-wise expressions
+# (`elem = TRUE`, where the weight itself has gradient 1).
+nl_d <- function(e, v, env, elem = FALSE) {
+  if (elem && identical(e, v)) return(1)
   if (!nl_involves(e, v)) return(0)
   if (!is.call(e) || !is.name(e[[1]])) return(NULL)
   f <- as.character(e[[1]])
@@ -77,45 +81,23 @@ nl_d_penalty <- function(e, v, env) {
   if (f == "length") return(0)  # the number of values does not depend on them
   a <- as.list(e)[-1]
   if (!is.null(names(a)) && any(names(a) != "")) return(NULL)
-  dp <- function(x) nl_d_penalty(x, v, env)
+  d <- function(x) nl_d(x, v, env, elem)
+  if (f == "(") return(d(a[[1]]))
   if (!is.null(nl_derivatives[[f]]) && length(a) == 1) {
-    # a function of a penalty, such as sqrt(sum(w^2))
-    d <- dp(a[[1]])
-    return(if (!is.null(d)) nl_mul(nl_derivatives[[f]](a[[1]]), d))
+    # exp(w), or a function of a penalty such as sqrt(sum(w^2))
+    du <- d(a[[1]])
+    return(if (!is.null(du)) nl_mul(nl_derivatives[[f]](a[[1]]), du))
   }
-  switch(f,
-    "(" = dp(a[[1]]),
-    "sum" = if (length(a) == 1) nl_d_elem(a[[1]], v, env),
-    "mean" = if (length(a) == 1) {
-      d <- nl_d_elem(a[[1]], v, env)
-      if (!is.null(d)) nl_div(d, call("length", v))
-    },
-    nl_d_rules(f, a, dp)
-  )
+  if (!elem && f %in% c("sum", "mean")) {
+    if (length(a) != 1) return(NULL)
+    du <- nl_d(a[[1]], v, env, elem = TRUE)
+    return(if (!is.null(du) && f == "mean") nl_div(du, call("length", v)) else du)
+  }
+  nl_d_rules(f, a, d)
 }
 
-# The gradient of an element-wise expression `e` of the weight, or NULL.
-nl_d_elem <- function(e, v, env) {
-  if (identical(e, v)) return(1)
-  if (!nl_involves(e, v)) return(0)
-  if (!is.call(e) || !is.name(e[[1]])) return(NULL)
-  f <- as.character(e[[1]])
-  if (!nl_is_base(f, env)) return(NULL)
-  if (f == "length") return(0)
-  a <- as.list(e)[-1]
-  if (!is.null(names(a)) && any(names(a) != "")) return(NULL)
-  de <- function(x) nl_d_elem(x, v, env)
-  if (f == "(") return(de(a[[1]]))
-  if (!is.null(nl_derivatives[[f]]) && length(a) == 1) {
-    d <- de(a[[1]])
-    if (is.null(d)) return(NULL)
-    return(nl_mul(nl_derivatives[[f]](a[[1]]), d))
-  }
-  nl_d_rules(f, a, de)
-}
-
-# Sum, difference, product, quotient and constant-power rules, shared by
-# penalties and element-wise expressions; `d` differentiates a part.
+# Sum, difference, product, quotient and constant-power rules, for penalties
+# and element-wise expressions alike; `d` differentiates a part.
 nl_d_rules <- function(f, a, d) {
   n <- length(a)
   if (f %in% c("+", "-") && n == 1) {

@@ -6,7 +6,7 @@
 # an inference call may then overwrite (nl_layer_infer()).
 nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   if (is.data.frame(x)) {
-    ok <- vapply(x, function(col) is.numeric(col) || is.logical(col), logical(1))
+    ok <- vapply(x, nl_numeric_column, logical(1))
     if (!all(ok)) {
       nl_abort(c("{.arg {arg}} must be a data frame of numeric columns.",
                  x = "Column{?s} {.val {names(x)[!ok]}} {?is/are} not numeric."),
@@ -42,6 +42,9 @@ nl_as_input <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env(
   if (owned) storage.mode(x) <- "double"
   list(x = x, kind = "array", dim = d, dimnames = dimnames(x), owned = owned)
 }
+
+# Whether a data frame's column can be used as numbers (numbers or logicals).
+nl_numeric_column <- function(col) is.numeric(col) || is.logical(col)
 
 # Gives a result back in the container the input came in.
 nl_restore_output <- function(y, info) {

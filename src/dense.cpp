@@ -113,6 +113,19 @@ void activate_backward(int code, const double* y, const double* dy, double* dz,
   }
 }
 
+// The bias (nullptr: none) added to each column of an n x p block, then the
+// activation, in place: the tail of a Dense forward pass.
+void bias_activate(double* y, R_xlen_t n, R_xlen_t p, const double* b, int act) {
+  if (b) {
+    for (R_xlen_t j = 0; j < p; ++j) {
+      double* c = y + j * n;
+      const double bj = b[j];
+      for (R_xlen_t i = 0; i < n; ++i) c[i] += bj;
+    }
+  }
+  activate(act, y, n, p);
+}
+
 // Rows of the last-axis matrix of an array with `len` values and last axis p.
 R_xlen_t last_axis_rows(SEXP x, R_xlen_t& p) {
   SEXP d = Rf_getAttrib(x, R_DimSymbol);
@@ -153,15 +166,8 @@ SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act, int threads =
   if (!Rf_isNull(bias)) {
     check_double(bias, "bias");
     if (XLENGTH(bias) != units) Rcpp::stop("`bias` must have length %d.", static_cast<int>(units));
-    const double* b = REAL(bias);
-    double* y = REAL(out);
-    for (R_xlen_t j = 0; j < units; ++j) {
-      double* c = y + j * n;
-      const double bj = b[j];
-      for (R_xlen_t i = 0; i < n; ++i) c[i] += bj;
-    }
   }
-  activate(act, REAL(out), n, units);
+  bias_activate(REAL(out), n, units, Rf_isNull(bias) ? nullptr : REAL(bias), act);
   UNPROTECT(2);
   return out;
 }
@@ -201,16 +207,8 @@ SEXP nl_dense_forward_frame_cpp(SEXP cols, double nrow, SEXP kernel, SEXP bias, 
   SEXP out;
   std::vector<double*> dst(static_cast<std::size_t>(units));
   if (frame) {
-    out = PROTECT(Rf_allocVector(VECSXP, units));
-    for (R_xlen_t j = 0; j < units; ++j) {
-      SEXP c = Rf_allocVector(REALSXP, n);
-      SET_VECTOR_ELT(out, j, c);
-      dst[j] = REAL(c);
-      normlayers_glue::ready_output(dst[j], n, threads);
-    }
-    Rf_setAttrib(out, R_NamesSymbol, names);
-    Rf_setAttrib(out, R_ClassSymbol, Rf_mkString("data.frame"));
-    Rf_setAttrib(out, R_RowNamesSymbol, row_names);
+    out = PROTECT(normlayers_frames::new_frame(units, n, names, row_names, dst.data()));
+    normlayers_glue::ready_columns(dst.data(), units, n, threads);
   } else {
     out = PROTECT(Rf_allocMatrix(REALSXP, static_cast<int>(n), static_cast<int>(units)));
     normlayers_glue::ready_output(REAL(out), n * units, threads);
@@ -233,14 +231,7 @@ SEXP nl_dense_forward_frame_cpp(SEXP cols, double nrow, SEXP kernel, SEXP bias, 
     CMap X(xb.data(), m, fin);
     MMap Y(yb.data(), m, units);
     if (fin == 0) Y.setZero(); else Y.noalias() = X * W;
-    for (R_xlen_t j = 0; j < units; ++j) {
-      double* c = yb.data() + j * m;
-      if (b) {
-        const double bj = b[j];
-        for (R_xlen_t i = 0; i < m; ++i) c[i] += bj;
-      }
-    }
-    activate(act, yb.data(), m, units);
+    bias_activate(yb.data(), m, units, b, act);
     for (R_xlen_t j = 0; j < units; ++j) {
       std::memcpy(dst[j] + i0, yb.data() + j * m, sizeof(double) * m);
     }

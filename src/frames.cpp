@@ -3,6 +3,7 @@
 // matrix becomes a data frame's columns with a single allocation of its size.
 #include "glue.h"
 #include <cstring>
+#include <vector>
 #include "frames.h"
 
 // The columns of a data frame (a list of numeric or logical vectors of
@@ -21,7 +22,9 @@ SEXP nl_columns_to_matrix_cpp(SEXP cols, double nrow, int threads = 1) {
   SEXP out = PROTECT(Rf_allocMatrix(REALSXP, static_cast<int>(n), static_cast<int>(p)));
   double* dst = REAL(out);
   normlayers_glue::ready_output(dst, n * p, threads);
-  for (R_xlen_t j = 0; j < p; ++j) normlayers_frames::read_column(VECTOR_ELT(cols, j), 0, n, dst + j * n);
+  for (R_xlen_t j = 0; j < p; ++j) {
+    normlayers_frames::read_column(VECTOR_ELT(cols, j), 0, n, dst + j * n);
+  }
   UNPROTECT(1);
   return out;
 }
@@ -35,17 +38,13 @@ SEXP nl_matrix_to_frame_cpp(SEXP y, SEXP names, SEXP row_names, int threads = 1)
   if (Rf_isNull(d) || XLENGTH(d) != 2) Rcpp::stop("`y` must be a double matrix.");
   const R_xlen_t n = INTEGER(d)[0], p = INTEGER(d)[1];
   if (XLENGTH(names) != p) Rcpp::stop("`names` must have one name per column.");
-  SEXP out = PROTECT(Rf_allocVector(VECSXP, p));
+  std::vector<double*> cols(static_cast<std::size_t>(p));
+  SEXP out = PROTECT(normlayers_frames::new_frame(p, n, names, row_names, cols.data()));
+  normlayers_glue::ready_columns(cols.data(), p, n, threads);
   const double* src = REAL(y);
   for (R_xlen_t j = 0; j < p; ++j) {
-    SEXP c = Rf_allocVector(REALSXP, n);
-    SET_VECTOR_ELT(out, j, c);
-    normlayers_glue::ready_output(REAL(c), n, threads);
-    if (n > 0) std::memcpy(REAL(c), src + j * n, sizeof(double) * n);
+    if (n > 0) std::memcpy(cols[j], src + j * n, sizeof(double) * n);
   }
-  Rf_setAttrib(out, R_NamesSymbol, names);
-  Rf_setAttrib(out, R_ClassSymbol, Rf_mkString("data.frame"));
-  Rf_setAttrib(out, R_RowNamesSymbol, row_names);
   UNPROTECT(1);
   return out;
 }

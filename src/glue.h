@@ -124,6 +124,16 @@ inline void ready_output(double* p, idx_t n, int threads) {
   if (prefault_enabled()) normlayers::prefault(p, n, normlayers::effective_threads(n, threads));
 }
 
+// The same for the p new columns (n doubles each) of a data frame output:
+// small columns make a large output too, so they are prefaulted whenever all
+// of them together are large, a column per thread at a time.
+inline void ready_columns(double* const* cols, idx_t p, idx_t n, int threads) {
+  for (idx_t j = 0; j < p; ++j) advise_huge_pages(cols[j], static_cast<std::size_t>(n));
+  if (!prefault_enabled() || p * n < normlayers::PREFAULT_MIN_ELEMENTS) return;
+  normlayers::parallel_for(normlayers::effective_threads(p * n, threads), p,
+                           [&](idx_t j) { normlayers::prefault(cols[j], n, 1, 0); });
+}
+
 // The same for a new output of `bytes` bytes of another type.
 inline void ready_bytes(void* p, std::size_t bytes, int threads) {
   ready_output(static_cast<double*>(p), static_cast<idx_t>(bytes / sizeof(double)), threads);

@@ -116,10 +116,12 @@ const int NL_MADV_POPULATE_WRITE = 23;  // Linux 5.14; older headers lack the na
 // yardstick does); on memory that is already mapped (recycled heap) the call
 // only walks the page tables (about 0.3 us per page there). Where the call is
 // unsupported it fails and the pages fault as usual; the values written are
-// the same either way.
-inline void prefault(double* p, idx_t n, int nthr) {
+// the same either way. Outputs of fewer than `min_elements` doubles are left
+// alone (a caller that prefaults many smaller pieces of one large output
+// passes 0).
+inline void prefault(double* p, idx_t n, int nthr, idx_t min_elements = PREFAULT_MIN_ELEMENTS) {
 #if defined(__linux__)
-  if (!p || n < PREFAULT_MIN_ELEMENTS) return;
+  if (!p || n < min_elements || n <= 0) return;
   const long ps = sysconf(_SC_PAGESIZE);
   const std::uintptr_t page = ps > 0 ? static_cast<std::uintptr_t>(ps) : 4096;
   const std::uintptr_t b = (reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page;
@@ -137,6 +139,7 @@ inline void prefault(double* p, idx_t n, int nthr) {
   (void) p;
   (void) n;
   (void) nthr;
+  (void) min_elements;
 #endif
 }
 
