@@ -153,3 +153,11 @@ nl_adam_update_all_cpp <- function(weights, grads, slots, alpha, beta_1, beta_2,
     .Call(`_normlayers_nl_adam_update_all_cpp`, weights, grads, slots, alpha, beta_1, beta_2, epsilon, amsgrad)
 }
 
+nl_pool_stats_cpp <- function() {
+    .Call(`_normlayers_nl_pool_stats_cpp`)
+}
+
+nl_pool_release_cpp <- function() {
+    .Call(`_normlayers_nl_pool_release_cpp`)
+}
+

@@ -18,6 +18,9 @@
 #' arrays this can halve the cost of new output memory; on virtual machines
 #' the first calls can be slower, so it is off by default.
 #'
+#' Large outputs reuse the memory of earlier outputs that R has freed; see
+#' [nl_memory_pool()].
+#'
 #' @param n A positive whole number of threads (at most 65536; larger counts
 #'   are capped at the number of processors when the kernels run), or `NULL`
 #'   to go back to the default.

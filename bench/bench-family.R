@@ -6,8 +6,9 @@
 #   both     >= 5x faster than the best base-R formulation.
 # Shapes: a 1e6 x 64 matrix and a 256 x 32 x 32 x 16 array, normalized over the
 # last axis (GroupNormalization: 8 groups over the last, channels, axis).
-# normlayers runs with 2 threads and with 1 thread; base R and the yardstick
-# are single-threaded.
+# normlayers runs with 2 threads and with 1 thread, and with 2 threads with its
+# pool of recycled memory off (fresh output memory, as base R's); base R and
+# the yardstick are single-threaded.
 #
 #   Rscript bench/bench-family.R                # full run (~4 GB of RAM)
 #   Rscript bench/bench-family.R --quick        # small shapes, a smoke test
@@ -83,6 +84,18 @@ without_prefault <- function(fn) {
     old <- Sys.getenv("NORMLAYERS_PREFAULT", unset = NA)
     Sys.setenv(NORMLAYERS_PREFAULT = "0")
     on.exit(if (is.na(old)) Sys.unsetenv("NORMLAYERS_PREFAULT") else Sys.setenv(NORMLAYERS_PREFAULT = old))
+    fn()
+  }
+}
+
+# fn() with the pool of recycled memory off (NORMLAYERS_POOL=0, see
+# ?nl_memory_pool): every large output is fresh memory, as R's own are.
+without_pool <- function(fn) {
+  force(fn)
+  function() {
+    old <- Sys.getenv("NORMLAYERS_POOL", unset = NA)
+    Sys.setenv(NORMLAYERS_POOL = "0")
+    on.exit(if (is.na(old)) Sys.unsetenv("NORMLAYERS_POOL") else Sys.setenv(NORMLAYERS_POOL = old))
     fn()
   }
 }
@@ -235,14 +248,16 @@ run_shape <- function(label, x) {
   ops <- family_ops(x)
   yard <- function() x + 0.5
   # every timed function of an operation: the yardstick, normlayers per thread
-  # count (forward: also without the prefault and with huge pages, 2 threads),
-  # the base-R candidates
+  # count, normlayers with the pool off (fresh output memory, 2 threads; for
+  # forward kernels also without the prefault and with huge pages), the
+  # base-R candidates
   slots <- lapply(ops, function(o) {
     f <- list(yard = yard)
     for (n in thread_counts) f[[paste0("nl_", n)]] <- with_threads(n, o$nl)
+    f[["nl_nopool"]] <- with_threads(thread_counts[1], without_pool(o$nl))
     if (!is.null(o$nl_nopf)) {
-      f[["nl_nopf"]] <- with_threads(thread_counts[1], o$nl_nopf)
-      f[["nl_huge"]] <- with_threads(thread_counts[1], with_huge_pages(o$nl))
+      f[["nl_nopf"]] <- with_threads(thread_counts[1], without_pool(o$nl_nopf))
+      f[["nl_huge"]] <- with_threads(thread_counts[1], without_pool(with_huge_pages(o$nl)))
     }
     for (nm in names(o$base)) f[[paste0("base:", nm)]] <- o$base[[nm]]
     f
@@ -276,8 +291,8 @@ run_shape <- function(label, x) {
     for (nm in nl_cols) {
       rows[[length(rows) + 1]] <- data.frame(
         shape = label, op = ops[[i]]$op, kind = ops[[i]]$kind,
-        threads = if (nm %in% c("nl_nopf", "nl_huge")) thread_counts[1] else as.integer(sub("^nl_", "", nm)),
-        variant = if (nm == "nl_nopf") "nopf" else if (nm == "nl_huge") "huge" else "default",
+        threads = if (nm %in% c("nl_nopool", "nl_nopf", "nl_huge")) thread_counts[1] else as.integer(sub("^nl_", "", nm)),
+        variant = switch(nm, nl_nopool = "nopool", nl_nopf = "nopf", nl_huge = "huge", "default"),
         nl_s = med[[nm]], yard_s = med[["yard"]],
         ratio = stats::median(tm[, nm] / tm[, "yard"]),
         base = sub("^base:", "", best), base_s = med[[best]],
@@ -299,8 +314,9 @@ machine <- c(
     paste0(trimws(sub(".*:", "", l[1])), " (", length(l), " logical cores)")
   }, error = function(e) "unknown")),
   sprintf("- rounds per shape: %d; glibc mmap threshold fixed at 1 MiB (every large allocation is fresh memory)", rounds),
-  sprintf("- NORMLAYERS_HUGE_PAGES=%s, NORMLAYERS_PREFAULT=%s",
-          Sys.getenv("NORMLAYERS_HUGE_PAGES", "(unset)"), Sys.getenv("NORMLAYERS_PREFAULT", "(unset)"))
+  sprintf("- NORMLAYERS_POOL=%s, NORMLAYERS_HUGE_PAGES=%s, NORMLAYERS_PREFAULT=%s",
+          Sys.getenv("NORMLAYERS_POOL", "(unset)"), Sys.getenv("NORMLAYERS_HUGE_PAGES", "(unset)"),
+          Sys.getenv("NORMLAYERS_PREFAULT", "(unset)"))
 )
 cat(machine, sep = "\n")
 load_start <- load_avg()
@@ -326,6 +342,7 @@ tab$meets <- ifelse(tab$ratio <= tab$target & tab$speedup >= 5, "yes",
                     ifelse(tab$ratio <= tab$target, "ratio only",
                            ifelse(tab$speedup >= 5, "speedup only", "no")))
 main <- tab[tab$variant == "default", ]
+nopool <- tab[tab$variant == "nopool", ]
 pf <- tab[tab$variant == "nopf", ]
 huge <- tab[tab$variant == "huge", ]
 
@@ -344,17 +361,25 @@ md_main <- c(
   sprintf("| %s | %s | %d | %s | %.2f (%s) | `%s` | %s | %.1f | %s |", main$shape, main$op, main$threads,
           fmt_ms(main$nl_s), main$ratio, ifelse(main$kind == "forward", "1.0", "2.5"), main$base,
           fmt_ms(main$base_s), main$speedup, main$meets))
+# Fresh output memory: the pool off, per operation (2 threads), and for the
+# forward kernels also without the prefault and with huge pages.
 md_pf <- c(
-  paste("| shape | operation | threads | default (prefault on) | NORMLAYERS_PREFAULT=0 | NORMLAYERS_HUGE_PAGES=1 |",
-        "ratio to yardstick: default / prefault off / huge pages | x faster than base R: default / prefault off / huge pages |"),
+  paste("| shape | operation | default (pool on) | pool off | pool off, prefault off | pool off, huge pages |",
+        "ratio to yardstick: default / pool off / prefault off / huge pages |",
+        "x faster than base R: default / pool off / prefault off / huge pages |"),
   "|---|---|---|---|---|---|---|---|",
-  vapply(seq_len(nrow(pf)), function(i) {
-    sel <- function(t) t[t$shape == pf$shape[i] & t$op == pf$op[i] & t$threads == pf$threads[i], ]
+  vapply(seq_len(nrow(nopool)), function(i) {
+    sel <- function(t) t[t$shape == nopool$shape[i] & t$op == nopool$op[i] & t$threads == nopool$threads[i], ]
     on <- sel(main)
+    nf <- sel(pf)
     hp <- sel(huge)
-    sprintf("| %s | %s | %d | %s | %s | %s | %.2f / %.2f / %.2f | %.1f / %.1f / %.1f |", pf$shape[i], pf$op[i],
-            pf$threads[i], fmt_ms(on$nl_s), fmt_ms(pf$nl_s[i]), fmt_ms(hp$nl_s), on$ratio, pf$ratio[i],
-            hp$ratio, on$speedup, pf$speedup[i], hp$speedup)
+    cell <- function(t, f) if (nrow(t)) f(t) else "-"
+    sprintf("| %s | %s | %s | %s | %s | %s | %.2f / %.2f / %s / %s | %.1f / %.1f / %s / %s |",
+            nopool$shape[i], nopool$op[i], fmt_ms(on$nl_s), fmt_ms(nopool$nl_s[i]),
+            cell(nf, function(t) fmt_ms(t$nl_s)), cell(hp, function(t) fmt_ms(t$nl_s)),
+            on$ratio, nopool$ratio[i], cell(nf, function(t) sprintf("%.2f", t$ratio)),
+            cell(hp, function(t) sprintf("%.2f", t$ratio)), on$speedup, nopool$speedup[i],
+            cell(nf, function(t) sprintf("%.1f", t$speedup)), cell(hp, function(t) sprintf("%.1f", t$speedup)))
   }, character(1)))
 md_cands <- c(
   "| shape | operation | base-R formulation | median | / best |", "|---|---|---|---|---|",
@@ -383,9 +408,13 @@ section <- c(
   "",
   machine, load_line, yard_lines, "",
   md_main, "",
-  paste("Forward kernels with the output prefault switched off (by default normlayers faults in",
-        "a large new output with one `madvise(MADV_POPULATE_WRITE)` call per thread instead of",
-        "page by page) and with transparent huge pages asked for (opt-in), same rounds:"), "",
+  paste("The same kernels (2 threads) with fresh output memory, as R's own outputs are:",
+        "with the pool of recycled memory off (`NORMLAYERS_POOL=0`; by default a large output",
+        "reuses the memory of an output the garbage collector freed, see `?nl_memory_pool`),",
+        "and for the forward kernels also with the output prefault switched off (by default",
+        "a large fresh output is faulted in with one `madvise(MADV_POPULATE_WRITE)` call per",
+        "thread instead of page by page) and with transparent huge pages asked for (opt-in),",
+        "same rounds:"), "",
   md_pf, "",
   "Base-R candidates (the fastest of each operation is the \"best base R\" above):", "",
   md_cands,

@@ -555,6 +555,26 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// nl_pool_stats_cpp
+Rcpp::List nl_pool_stats_cpp();
+RcppExport SEXP _normlayers_nl_pool_stats_cpp() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(nl_pool_stats_cpp());
+    return rcpp_result_gen;
+END_RCPP
+}
+// nl_pool_release_cpp
+int nl_pool_release_cpp();
+RcppExport SEXP _normlayers_nl_pool_release_cpp() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(nl_pool_release_cpp());
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_nl_dense_forward_cpp", (DL_FUNC) &_normlayers_nl_dense_forward_cpp, 5},
@@ -595,6 +615,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_normlayers_nl_adam_update_cpp", (DL_FUNC) &_normlayers_nl_adam_update_cpp, 10},
     {"_normlayers_nl_rmsprop_update_cpp", (DL_FUNC) &_normlayers_nl_rmsprop_update_cpp, 10},
     {"_normlayers_nl_adam_update_all_cpp", (DL_FUNC) &_normlayers_nl_adam_update_all_cpp, 8},
+    {"_normlayers_nl_pool_stats_cpp", (DL_FUNC) &_normlayers_nl_pool_stats_cpp, 0},
+    {"_normlayers_nl_pool_release_cpp", (DL_FUNC) &_normlayers_nl_pool_release_cpp, 0},
     {NULL, NULL, 0}
 };
 

@@ -25,7 +25,7 @@ typedef Eigen::Map<Eigen::MatrixXd> MMap;
 // A new double array of `len` values with dim `dim` (NULL: none), readied for
 // writing with up to `threads` threads (normlayers_glue::ready_output()).
 SEXP alloc_with_dim(R_xlen_t len, SEXP dim, int threads = 1) {
-  SEXP out = PROTECT(Rf_allocVector(REALSXP, len));
+  SEXP out = PROTECT(normlayers_pool::alloc_real(len));
   normlayers_glue::ready_output(REAL(out), len, threads);
   if (!Rf_isNull(dim)) Rf_setAttrib(out, R_DimSymbol, Rf_duplicate(dim));
   UNPROTECT(1);
@@ -156,7 +156,7 @@ SEXP nl_dense_forward_cpp(SEXP x, SEXP kernel, SEXP bias, int act, int threads =
   SEXP od = PROTECT(Rf_allocVector(INTSXP, r));
   std::memcpy(INTEGER(od), INTEGER(dx), sizeof(int) * r);
   INTEGER(od)[r - 1] = static_cast<int>(units);
-  SEXP out = PROTECT(Rf_allocVector(REALSXP, n * units));
+  SEXP out = PROTECT(normlayers_pool::alloc_real(n * units));
   normlayers_glue::ready_output(REAL(out), n * units, threads);
   Rf_setAttrib(out, R_DimSymbol, od);
   CMap X(REAL(x), n, fin);

@@ -6,6 +6,7 @@
 #define NORMLAYERS_FRAMES_H
 
 #include <Rinternals.h>
+#include "pool.h"
 
 namespace normlayers_frames {
 
@@ -42,7 +43,7 @@ inline void read_column(SEXP c, R_xlen_t i0, R_xlen_t len, double* out) {
 inline SEXP new_frame(R_xlen_t p, R_xlen_t n, SEXP names, SEXP row_names, double** cols) {
   SEXP out = PROTECT(Rf_allocVector(VECSXP, p));
   for (R_xlen_t j = 0; j < p; ++j) {
-    SEXP c = Rf_allocVector(REALSXP, n);
+    SEXP c = normlayers_pool::alloc_real(n);
     SET_VECTOR_ELT(out, j, c);
     cols[j] = REAL(c);
   }

@@ -69,7 +69,7 @@ SEXP nl_gather_rows_cpp(SEXP x, SEXP idx) {
     if (ix[i] < 0 || ix[i] >= n) Rcpp::stop("Row index out of range.");
     if (i > 0 && ix[i] != ix[i - 1] + 1) contiguous = false;
   }
-  SEXP out = PROTECT(Rf_allocVector(REALSXP, m * p));
+  SEXP out = PROTECT(normlayers_pool::alloc_real(m * p));
   const double* src = REAL(x);
   double* dst = REAL(out);
   if (contiguous) {
@@ -100,7 +100,7 @@ SEXP nl_gather_range_cpp(SEXP x, double from, double count) {
   const R_xlen_t f = static_cast<R_xlen_t>(from) - 1;
   const R_xlen_t m = static_cast<R_xlen_t>(count);
   if (f < 0 || m < 0 || f + m > n) Rcpp::stop("Row range out of range.");
-  SEXP out = PROTECT(Rf_allocVector(REALSXP, m * p));
+  SEXP out = PROTECT(normlayers_pool::alloc_real(m * p));
   const double* src = REAL(x);
   double* dst = REAL(out);
   if (m > 0) {
@@ -149,7 +149,7 @@ SEXP nl_alloc_array_cpp(SEXP dims, int threads = 1) {
     if (INTEGER(d)[k] == NA_INTEGER || INTEGER(d)[k] < 0) Rcpp::stop("Invalid dimensions.");
     len *= INTEGER(d)[k];
   }
-  SEXP out = PROTECT(Rf_allocVector(REALSXP, len));
+  SEXP out = PROTECT(normlayers_pool::alloc_real(len));
   normlayers_glue::ready_output(REAL(out), len, threads);
   if (XLENGTH(d) > 0) Rf_setAttrib(out, R_DimSymbol, d);
   UNPROTECT(2);

@@ -5,6 +5,7 @@
 
 #include <Rcpp.h>
 #include <normlayers/normlayers.h>
+#include "pool.h"
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -118,8 +119,10 @@ inline bool prefault_enabled() {
 
 // Readies a new, uninitialized output of n doubles that a kernel is about to
 // write: huge pages when asked for, then prefaulted with up to `threads`
-// threads (both only for large outputs).
+// threads (both only for large outputs, and neither for recycled memory from
+// the pool, which is faulted in already).
 inline void ready_output(double* p, idx_t n, int threads) {
+  if (normlayers_pool::recycled(p)) return;
   advise_huge_pages(p, static_cast<std::size_t>(n));
   if (prefault_enabled()) normlayers::prefault(p, n, normlayers::effective_threads(n, threads));
 }
@@ -128,10 +131,15 @@ inline void ready_output(double* p, idx_t n, int threads) {
 // small columns make a large output too, so they are prefaulted whenever all
 // of them together are large, a column per thread at a time.
 inline void ready_columns(double* const* cols, idx_t p, idx_t n, int threads) {
-  for (idx_t j = 0; j < p; ++j) advise_huge_pages(cols[j], static_cast<std::size_t>(n));
+  std::vector<char> fresh(static_cast<std::size_t>(p));
+  for (idx_t j = 0; j < p; ++j) {
+    fresh[j] = !normlayers_pool::recycled(cols[j]);
+    if (fresh[j]) advise_huge_pages(cols[j], static_cast<std::size_t>(n));
+  }
   if (!prefault_enabled() || p * n < normlayers::PREFAULT_MIN_ELEMENTS) return;
-  normlayers::parallel_for(normlayers::effective_threads(p * n, threads), p,
-                           [&](idx_t j) { normlayers::prefault(cols[j], n, 1, 0); });
+  normlayers::parallel_for(normlayers::effective_threads(p * n, threads), p, [&](idx_t j) {
+    if (fresh[j]) normlayers::prefault(cols[j], n, 1, 0);
+  });
 }
 
 // The same for a new output of `bytes` bytes of another type.
@@ -142,14 +150,14 @@ inline void ready_bytes(void* p, std::size_t bytes, int threads) {
 // An uninitialized output with x's length and dim, for a kernel that asks for
 // `threads` threads.
 inline Rcpp::NumericVector like(const Rcpp::NumericVector& x, int threads) {
-  Rcpp::NumericVector y(Rcpp::no_init(x.size()));
+  Rcpp::NumericVector y(normlayers_pool::alloc_real(x.size()));
   ready_output(y.begin(), static_cast<idx_t>(y.size()), threads);
   SEXP d = Rf_getAttrib(x, R_DimSymbol);
   if (!Rf_isNull(d)) Rf_setAttrib(y, R_DimSymbol, d);
   return y;
 }
 
-inline Rcpp::NumericVector vec(idx_t n) { return Rcpp::NumericVector(Rcpp::no_init(n)); }
+inline Rcpp::NumericVector vec(idx_t n) { return Rcpp::NumericVector(normlayers_pool::alloc_real(n)); }
 
 inline double* ptr_or_null(Rcpp::NumericVector& v, bool want) { return want ? v.begin() : nullptr; }
 

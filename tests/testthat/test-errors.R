@@ -119,6 +119,7 @@ export_bad_calls <- list(
   op_normalize = list(quote(op_normalize("a"))),
   op_rms_normalization = list(quote(op_rms_normalization("a"))),
   load_model = list(quote(load_model(1))),
+  nl_memory_pool = list(quote(nl_memory_pool(release = NA))),
   nl_set_threads = list(quote(nl_set_threads("a"))),
   op_array = list(quote(op_array("a"))),
   op_batch_normalization = list(quote(op_batch_normalization("a", 0, 1, axis = -1))),
