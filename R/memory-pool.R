@@ -13,8 +13,8 @@
 #'
 #' The pool holds at most an eighth of the machine's memory (at most 4 GiB)
 #' of free memory and at most 16 free blocks. A free block idle for more than
-#' 10 seconds is returned to the system the next time a large output is
-#' made; `nl_memory_pool(release = TRUE)` returns all of them at once.
+#' 10 seconds is returned to the system the next time another output is
+#' freed; `nl_memory_pool(release = TRUE)` returns all of them at once.
 #' Setting the environment variable `NORMLAYERS_POOL=0` turns the pool off:
 #' new outputs are then allocated by R, and outputs of the pool are returned
 #' to the system when they are freed. Elsewhere than Linux there is no pool.

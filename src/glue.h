@@ -157,7 +157,13 @@ inline Rcpp::NumericVector like(const Rcpp::NumericVector& x, int threads) {
   return y;
 }
 
-inline Rcpp::NumericVector vec(idx_t n) { return Rcpp::NumericVector(normlayers_pool::alloc_real(n)); }
+// A new vector of n doubles (statistics, parameter gradients), readied for
+// writing like an output.
+inline Rcpp::NumericVector vec(idx_t n, int threads = 1) {
+  Rcpp::NumericVector v(normlayers_pool::alloc_real(n));
+  ready_output(v.begin(), n, threads);
+  return v;
+}
 
 inline double* ptr_or_null(Rcpp::NumericVector& v, bool want) { return want ? v.begin() : nullptr; }
 

@@ -23,7 +23,7 @@ const std::size_t HEADER = 64;
 // At most this many free blocks are kept.
 const int MAX_FREE = 16;
 // A free block idle for longer than this is returned to the system the next
-// time an output passes by the pool without taking it.
+// time another output is freed.
 const double IDLE_SECONDS = 10.0;
 
 struct Block {
@@ -133,10 +133,6 @@ void* pool_alloc(R_allocator_t*, std::size_t size) {
     --n_free;
     ++n_reused;
   }
-  const double t = now();
-  for (int i = n_free - 1; i >= 0; --i) {
-    if (t - free_blocks[i].freed_at > IDLE_SECONDS) unmap_block(i);
-  }
   if (base) {
     warm[warm_next].begin = base + HEADER;
     warm[warm_next].end = base + bytes;
@@ -167,10 +163,18 @@ void pool_free(R_allocator_t*, void* p) {
     munmap(base, bytes);
     return;
   }
+  // Blocks that stayed free for IDLE_SECONDS while others came and went are
+  // not needed any more. (Pruned here, not when an output is allocated: one
+  // call allocating several outputs would prune the blocks its own later
+  // outputs are about to reuse.)
+  const double t = now();
+  for (int i = n_free - 1; i >= 0; --i) {
+    if (t - free_blocks[i].freed_at > IDLE_SECONDS) unmap_block(i);
+  }
   while (n_free > 0 && (n_free == MAX_FREE || free_bytes + bytes > limit)) unmap_block(0);  // oldest first
   free_blocks[n_free].base = base;
   free_blocks[n_free].bytes = bytes;
-  free_blocks[n_free].freed_at = now();
+  free_blocks[n_free].freed_at = t;
   ++n_free;
   free_bytes += bytes;
 }

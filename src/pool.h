@@ -13,7 +13,7 @@
 // frees such a vector its memory is kept, already faulted in, and the next
 // output of about the same size reuses it. The pool holds at most
 // pool_limit() bytes of free memory, returns a block to the system once it has
-// been idle for some seconds and another output passes by, and is emptied by
+// been idle for some seconds and another output is freed, and is emptied by
 // nl_pool_release_cpp() (and when the package is unloaded). The vectors are
 // ordinary R vectors in every other respect (R counts and profiles their
 // allocation as usual).

@@ -16,6 +16,19 @@ pool_input <- function(seed) {
 
 rms_reference <- function(x, eps = 1e-6) x / sqrt(rowMeans(x * x) + eps)
 
+# GroupNormalization of a matrix over its columns in `groups` blocks (gamma 1,
+# beta 0, epsilon 1e-3).
+group_norm_ref <- function(x, groups, eps = 1e-3) {
+  cg <- ncol(x) / groups
+  for (g in seq_len(groups)) {
+    j <- (g - 1) * cg + seq_len(cg)
+    xs <- x[, j, drop = FALSE]
+    xc <- xs - rowMeans(xs)
+    x[, j] <- xc / sqrt(rowMeans(xc * xc) + eps)
+  }
+  x
+}
+
 test_that("nl_memory_pool() reports the pool, which is on on Linux", {
   st <- nl_memory_pool()
   expect_named(st, c("enabled", "reused", "mapped", "free_blocks", "free_bytes", "limit_bytes"))
@@ -45,6 +58,24 @@ test_that("a freed large output is reused, and the values are those of fresh mem
   expect_equal(y2, rms_reference(x2), tolerance = 1e-12)
   fresh <- with_pool_env("0", op_rms_normalization(x2, epsilon = 1e-6))
   expect_identical(y2, fresh)
+})
+
+test_that("a call making several large outputs reuses all of them", {
+  skip_if_not(nl_memory_pool()$enabled, "no pool on this platform")
+  # GroupNormalization's kernel makes the output and a mean and an inverse
+  # standard deviation per (sample, group): 65536 x 8 = 4 MiB each
+  set.seed(7)
+  x <- matrix(rnorm(65536 * 16), 65536)
+  layer <- layer_group_normalization(groups = 8)
+  y1 <- layer(x)
+  rm(y1)
+  invisible(gc())
+  before <- nl_memory_pool()
+  y2 <- layer(x)
+  after <- nl_memory_pool()
+  expect_identical(after$reused - before$reused, 3)
+  expect_identical(after$mapped, before$mapped)
+  expect_equal(y2, group_norm_ref(x, 8), tolerance = 1e-10)
 })
 
 test_that("outputs of the pool behave as ordinary R vectors", {
