@@ -151,6 +151,10 @@ test_that("NORMLAYERS_POOL=0 turns the pool off, and its outputs are then return
   expect_true(nl_memory_pool()$enabled)
 })
 
+# R frees a pool vector through a pointer to the library's pool_free(), so the
+# library must stay mapped after the package is unloaded (src/pool.cpp pins it
+# with RTLD_NODELETE). With g++, Eigen's STB_GNU_UNIQUE symbols also keep this
+# library mapped, so today this guards against a change in either.
 test_that("outputs of the pool may outlive the unloaded package", {
   skip_if_not(nl_memory_pool()$enabled, "no pool on this platform")
   skip_on_cran()
