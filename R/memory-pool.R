@@ -8,7 +8,10 @@
 #' memory is faulted in page by page when it is first written, which on many
 #' machines (virtual machines above all) costs more than the normalization
 #' itself: a loop that normalizes a large array again and again then runs
-#' several times faster. The outputs are ordinary R vectors in every other
+#' several times faster. Memory is reused only once R has collected the
+#' earlier output, which it does from time to time (or on `gc()`), so in a
+#' tight loop some calls still get fresh memory. The outputs are ordinary R
+#' vectors in every other
 #' respect, and the values are the same with or without the pool.
 #'
 #' The pool holds at most an eighth of the machine's memory (at most 4 GiB)
@@ -37,8 +40,5 @@
 nl_memory_pool <- function(release = FALSE) {
   nl_check_flag(release)
   if (release) nl_pool_release_cpp()
-  st <- nl_pool_stats_cpp()
-  list(enabled = st$enabled, reused = st$reused, mapped = st$mapped,
-       free_blocks = st$free_blocks, free_bytes = st$free_bytes,
-       limit_bytes = st$limit_bytes)
+  nl_pool_stats_cpp()
 }

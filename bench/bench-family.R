@@ -77,40 +77,27 @@ with_threads <- function(n, fn) {
   }
 }
 
-# fn() with the output prefault switched off (NORMLAYERS_PREFAULT=0).
-without_prefault <- function(fn) {
+# fn() with environment variable `var` set to `value` for the call.
+with_env <- function(var, value, fn) {
   force(fn)
   function() {
-    old <- Sys.getenv("NORMLAYERS_PREFAULT", unset = NA)
-    Sys.setenv(NORMLAYERS_PREFAULT = "0")
-    on.exit(if (is.na(old)) Sys.unsetenv("NORMLAYERS_PREFAULT") else Sys.setenv(NORMLAYERS_PREFAULT = old))
+    old <- Sys.getenv(var, unset = NA)
+    do.call(Sys.setenv, stats::setNames(list(value), var))
+    on.exit(if (is.na(old)) Sys.unsetenv(var) else do.call(Sys.setenv, stats::setNames(list(old), var)))
     fn()
   }
 }
 
-# fn() with the pool of recycled memory off (NORMLAYERS_POOL=0, see
-# ?nl_memory_pool): every large output is fresh memory, as R's own are.
-without_pool <- function(fn) {
-  force(fn)
-  function() {
-    old <- Sys.getenv("NORMLAYERS_POOL", unset = NA)
-    Sys.setenv(NORMLAYERS_POOL = "0")
-    on.exit(if (is.na(old)) Sys.unsetenv("NORMLAYERS_POOL") else Sys.setenv(NORMLAYERS_POOL = old))
-    fn()
-  }
-}
+# fn() with the output prefault switched off.
+without_prefault <- function(fn) with_env("NORMLAYERS_PREFAULT", "0", fn)
 
-# fn() with transparent huge pages asked for on large outputs
-# (NORMLAYERS_HUGE_PAGES=1, opt-in; see ?nl_threads).
-with_huge_pages <- function(fn) {
-  force(fn)
-  function() {
-    old <- Sys.getenv("NORMLAYERS_HUGE_PAGES", unset = NA)
-    Sys.setenv(NORMLAYERS_HUGE_PAGES = "1")
-    on.exit(if (is.na(old)) Sys.unsetenv("NORMLAYERS_HUGE_PAGES") else Sys.setenv(NORMLAYERS_HUGE_PAGES = old))
-    fn()
-  }
-}
+# fn() with the pool of recycled memory off (see ?nl_memory_pool): every large
+# output is fresh memory, as R's own are.
+without_pool <- function(fn) with_env("NORMLAYERS_POOL", "0", fn)
+
+# fn() with transparent huge pages asked for on large outputs (opt-in; see
+# ?nl_threads).
+with_huge_pages <- function(fn) with_env("NORMLAYERS_HUGE_PAGES", "1", fn)
 
 # ---- base-R formulations ---------------------------------------------------------
 # x is the data as a (positions x channels) matrix (dim<- on an array with

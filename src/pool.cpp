@@ -76,11 +76,18 @@ bool env_enabled() {
   return !(v && v[0] == '0');
 }
 
-void unmap_block(int i) {
-  munmap(free_blocks[i].base, free_blocks[i].bytes);
-  free_bytes -= free_blocks[i].bytes;
+// Takes free block i out of the pool.
+Block take_block(int i) {
+  const Block b = free_blocks[i];
+  free_bytes -= b.bytes;
   for (int j = i + 1; j < n_free; ++j) free_blocks[j - 1] = free_blocks[j];
   --n_free;
+  return b;
+}
+
+void unmap_block(int i) {
+  const Block b = take_block(i);
+  munmap(b.base, b.bytes);
 }
 
 void forget_warm(const char* p) {
@@ -126,14 +133,10 @@ void* pool_alloc(R_allocator_t*, std::size_t size) {
   char* base = nullptr;
   std::size_t bytes = 0;
   if (best >= 0) {
-    base = free_blocks[best].base;
-    bytes = free_blocks[best].bytes;
-    free_bytes -= bytes;
-    for (int j = best + 1; j < n_free; ++j) free_blocks[j - 1] = free_blocks[j];
-    --n_free;
+    const Block b = take_block(best);
+    base = b.base;
+    bytes = b.bytes;
     ++n_reused;
-  }
-  if (base) {
     warm[warm_next].begin = base + HEADER;
     warm[warm_next].end = base + bytes;
     warm_next = (warm_next + 1) % MAX_WARM;
@@ -221,15 +224,17 @@ bool recycled(const void* p) {
 Rcpp::List nl_pool_stats_cpp() {
 #if defined(__linux__)
   const bool on = env_enabled() && pinned();
-  return Rcpp::List::create(
-      Rcpp::Named("reused") = n_reused, Rcpp::Named("mapped") = n_mapped,
-      Rcpp::Named("free_blocks") = n_free, Rcpp::Named("free_bytes") = static_cast<double>(free_bytes),
-      Rcpp::Named("limit_bytes") = static_cast<double>(pool_limit()), Rcpp::Named("enabled") = on);
+  const double reused = n_reused, mapped = n_mapped, bytes = static_cast<double>(free_bytes),
+               limit = static_cast<double>(pool_limit());
+  const int blocks = n_free;
 #else
-  return Rcpp::List::create(Rcpp::Named("reused") = 0.0, Rcpp::Named("mapped") = 0.0,
-                            Rcpp::Named("free_blocks") = 0, Rcpp::Named("free_bytes") = 0.0,
-                            Rcpp::Named("limit_bytes") = 0.0, Rcpp::Named("enabled") = false);
+  const bool on = false;
+  const double reused = 0, mapped = 0, bytes = 0, limit = 0;
+  const int blocks = 0;
 #endif
+  return Rcpp::List::create(Rcpp::Named("enabled") = on, Rcpp::Named("reused") = reused,
+                            Rcpp::Named("mapped") = mapped, Rcpp::Named("free_blocks") = blocks,
+                            Rcpp::Named("free_bytes") = bytes, Rcpp::Named("limit_bytes") = limit);
 }
 
 // Returns every free block of the pool to the system; the number returned.

@@ -14,7 +14,7 @@
 // output of about the same size reuses it. The pool holds at most
 // pool_limit() bytes of free memory, returns a block to the system once it has
 // been idle for some seconds and another output is freed, and is emptied by
-// nl_pool_release_cpp() (and when the package is unloaded). The vectors are
+// nl_pool_release_cpp() (nl_memory_pool(release = TRUE)). The vectors are
 // ordinary R vectors in every other respect (R counts and profiles their
 // allocation as usual).
 //
